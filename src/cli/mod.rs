@@ -1,5 +1,8 @@
-//! The command line: argument parsing, exit codes and the REPL.
+//! The command line (SPEC §14): argument parsing, running a script or `-c` code or
+//! stdin, `--check`, exit codes, and the REPL.
 
-pub fn main() -> std::process::ExitCode {
-    std::process::ExitCode::SUCCESS
-}
+mod args;
+mod repl;
+mod run;
+
+pub use run::main;

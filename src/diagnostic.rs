@@ -1,0 +1,87 @@
+//! The one renderer for every error, syntax or runtime:
+//!
+//! ```text
+//! error[TypeError]: cannot add int and str
+//!  --> scripts/bad.proc:3:11
+//!   |
+//! 3 | let y = 1 + "a"
+//!   |           ^
+//! ```
+//!
+//! Rendered with codespan-reporting, into one buffer written to stderr at once.
+
+use crate::syntax::span::{self, Span};
+use codespan_reporting::diagnostic::{Diagnostic, Label};
+use codespan_reporting::files::SimpleFile;
+use codespan_reporting::term::{self, termcolor};
+use std::io::Write;
+
+/// Renders `error[kind]: message` with the source line and a caret under `span`.
+pub fn render(kind: &str, message: &str, span: Option<Span>, color: bool) -> String {
+    let mut buf: Vec<u8> = Vec::new();
+    let mut done = false;
+    if let Some(sp) = span {
+        if let Some(src) = span::source(sp.src) {
+            let file = SimpleFile::new(src.name.as_str(), src.text.as_str());
+            let len = src.text.len();
+            let start = span::floor_char_boundary(&src.text, (sp.start as usize).min(len));
+            // A caret under the first character of the span (the operator, the
+            // call, the name), as the SPEC's example shows.
+            let end = src.text[start..].chars().next().map_or(start, |c| {
+                if c == '\n' {
+                    start
+                } else {
+                    start + c.len_utf8()
+                }
+            });
+            let diag = Diagnostic::error()
+                .with_code(kind)
+                .with_message(message)
+                .with_labels(vec![Label::primary((), start..end)]);
+            let config = term::Config {
+                chars: term::Chars::ascii(),
+                ..term::Config::default()
+            };
+            let r = if color {
+                let mut w = termcolor::Ansi::new(&mut buf);
+                term::emit(&mut w, &config, &file, &diag)
+            } else {
+                let mut w = termcolor::NoColor::new(&mut buf);
+                term::emit(&mut w, &config, &file, &diag)
+            };
+            done = r.is_ok();
+        }
+    }
+    if !done {
+        buf.clear();
+        let _ = writeln!(buf, "error[{kind}]: {message}");
+    }
+    tidy(&String::from_utf8_lossy(&buf))
+}
+
+/// codespan-reporting indents the ` --> ` line one column deeper than rustc and
+/// the SPEC do, and ends with a blank line; keep the SPEC's shape.
+fn tidy(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for (i, line) in text.lines().enumerate() {
+        let line = if i == 1 && line.trim_start().starts_with("-->") {
+            line.strip_prefix(' ').unwrap_or(line)
+        } else {
+            line
+        };
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    while out.ends_with("\n\n") {
+        out.pop();
+    }
+    out
+}
+
+/// Writes a rendered diagnostic to stderr in one piece.
+pub fn emit(kind: &str, message: &str, span: Option<Span>) {
+    let color = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none();
+    let text = render(kind, message, span, color);
+    let _ = std::io::stderr().write_all(text.as_bytes());
+}

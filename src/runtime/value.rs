@@ -1,0 +1,419 @@
+//! Runtime values. Ints, floats, bools and nil are stored inline (no allocation);
+//! heap values are reference-counted so a clone is a pointer copy.
+
+use super::error::{Res, RtError};
+use super::Interp;
+use crate::syntax::ast::{FnDef, Sym};
+use indexmap::IndexMap;
+use smallvec::SmallVec;
+use std::any::Any;
+use std::cell::RefCell;
+use std::fmt;
+use std::rc::Rc;
+
+pub type List = Rc<RefCell<Vec<Value>>>;
+pub type Map = Rc<RefCell<IndexMap<Key, Value>>>;
+
+#[derive(Clone, Default)]
+pub enum Value {
+    #[default]
+    Nil,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(Rc<str>),
+    List(List),
+    Map(Map),
+    Range(Rc<RangeVal>),
+    Func(Rc<Closure>),
+    Builtin(&'static Builtin),
+    Object(Rc<dyn Object>),
+    Error(Rc<ErrorVal>),
+    /// A slot declared but not yet assigned: reading it is a NameError.
+    Undefined,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RangeVal {
+    pub start: i64,
+    pub stop: i64,
+    pub step: i64,
+}
+
+impl RangeVal {
+    pub fn len(&self) -> usize {
+        let RangeVal { start, stop, step } = *self;
+        let n = if step > 0 {
+            (stop as i128 - start as i128 + step as i128 - 1) / step as i128
+        } else {
+            (start as i128 - stop as i128 - step as i128 - 1) / (-step as i128)
+        };
+        n.max(0) as usize
+    }
+
+    pub fn get(&self, i: usize) -> i64 {
+        self.start + self.step * i as i64
+    }
+}
+
+/// A caught error as a value: `e.kind`, `e.message`.
+#[derive(Debug)]
+pub struct ErrorVal {
+    pub err: RtError,
+}
+
+/// A map key: strings, ints and bools.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub enum Key {
+    Str(Rc<str>),
+    Int(i64),
+    Bool(bool),
+}
+
+impl Key {
+    pub fn from_value(v: &Value) -> Res<Key> {
+        match v {
+            Value::Str(s) => Ok(Key::Str(s.clone())),
+            Value::Int(i) => Ok(Key::Int(*i)),
+            Value::Bool(b) => Ok(Key::Bool(*b)),
+            other => Err(RtError::new(
+                "TypeError",
+                format!(
+                    "map keys must be str, int or bool, not {}",
+                    other.type_name()
+                ),
+            )
+            .into()),
+        }
+    }
+
+    pub fn to_value(&self) -> Value {
+        match self {
+            Key::Str(s) => Value::Str(s.clone()),
+            Key::Int(i) => Value::Int(*i),
+            Key::Bool(b) => Value::Bool(*b),
+        }
+    }
+}
+
+/// A function frame: parameters and locals in slots. Closures keep the frame of
+/// their definition alive, so capture is by reference.
+pub struct Frame {
+    pub slots: RefCell<SmallVec<[Value; 8]>>,
+    pub parent: Option<Rc<Frame>>,
+}
+
+impl Frame {
+    pub fn new(n: usize, parent: Option<Rc<Frame>>) -> Rc<Frame> {
+        Rc::new(Frame {
+            slots: RefCell::new(SmallVec::from_elem(Value::Undefined, n)),
+            parent,
+        })
+    }
+
+    pub fn up(self: &Rc<Frame>, depth: u16) -> &Rc<Frame> {
+        let mut f = self;
+        for _ in 0..depth {
+            f = f
+                .parent
+                .as_ref()
+                .expect("resolver guarantees the frame depth");
+        }
+        f
+    }
+}
+
+pub struct Closure {
+    pub def: Rc<FnDef>,
+    /// The frame the function was defined in (None at top level).
+    pub env: Option<Rc<Frame>>,
+}
+
+pub type BuiltinFn = fn(&mut Interp, Args) -> Res<Value>;
+
+/// A builtin function.
+pub struct Builtin {
+    pub name: &'static str,
+    pub func: BuiltinFn,
+}
+
+/// Arguments as passed: positional then named.
+#[derive(Default)]
+pub struct Args {
+    pub pos: SmallVec<[Value; 4]>,
+    pub named: Vec<(Sym, Value)>,
+}
+
+impl Args {
+    pub fn new(pos: impl IntoIterator<Item = Value>) -> Args {
+        Args {
+            pos: pos.into_iter().collect(),
+            named: Vec::new(),
+        }
+    }
+
+    /// Binds to the parameter names of `func`; the first `required` are required.
+    /// Missing optional ones come back as None.
+    pub fn bind<const N: usize>(
+        self,
+        func: &str,
+        names: [&str; N],
+        required: usize,
+    ) -> Res<[Option<Value>; N]> {
+        let mut out: [Option<Value>; N] = std::array::from_fn(|_| None);
+        if self.pos.len() > N {
+            return Err(RtError::new(
+                "TypeError",
+                format!(
+                    "{func}() takes at most {N} argument{}, got {}",
+                    plural(N),
+                    self.pos.len()
+                ),
+            )
+            .into());
+        }
+        for (i, v) in self.pos.into_iter().enumerate() {
+            out[i] = Some(v);
+        }
+        for (name, v) in self.named {
+            match names.iter().position(|n| **n == *name) {
+                Some(i) if out[i].is_some() => {
+                    return Err(RtError::new(
+                        "TypeError",
+                        format!("{func}() got argument `{name}` twice"),
+                    )
+                    .into())
+                }
+                Some(i) => out[i] = Some(v),
+                None => {
+                    return Err(RtError::new(
+                        "TypeError",
+                        format!(
+                            "{func}() has no parameter named `{name}` (it takes: {})",
+                            names.join(", ")
+                        ),
+                    )
+                    .into())
+                }
+            }
+        }
+        for (i, o) in out.iter().enumerate().take(required) {
+            if o.is_none() {
+                return Err(RtError::new(
+                    "TypeError",
+                    format!("{func}() missing argument `{}`", names[i]),
+                )
+                .into());
+            }
+        }
+        Ok(out)
+    }
+
+    /// For functions taking only positional arguments, any number.
+    pub fn positional(self, func: &str) -> Res<SmallVec<[Value; 4]>> {
+        if let Some((name, _)) = self.named.first() {
+            return Err(RtError::new(
+                "TypeError",
+                format!("{func}() has no parameter named `{name}`"),
+            )
+            .into());
+        }
+        Ok(self.pos)
+    }
+}
+
+pub fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+/// The protocol every handle (process, queue, lock, pool, popen, ...) implements.
+/// Defaults raise a TypeError naming the type, so a handle implements only what
+/// it supports.
+pub trait Object: 'static {
+    /// The type name `type(v)` gives ("queue", "process", ...).
+    fn type_name(&self) -> &'static str;
+
+    /// How `print` shows it, e.g. `<process Process-1 pid=4242 running>`.
+    fn repr(&self) -> String {
+        format!("<{}>", self.type_name())
+    }
+
+    fn as_any(&self) -> &dyn Any;
+
+    /// `h.name` (attribute read).
+    fn get_field(&self, _interp: &mut Interp, name: &str) -> Res<Value> {
+        Err(RtError::new(
+            "TypeError",
+            format!("{} has no field `{name}`", self.type_name()),
+        )
+        .into())
+    }
+
+    /// `h.name = v`.
+    fn set_field(&self, _interp: &mut Interp, name: &str, _v: Value) -> Res<()> {
+        Err(RtError::new(
+            "TypeError",
+            format!("cannot set field `{name}` of {}", self.type_name()),
+        )
+        .into())
+    }
+
+    /// `h.name(args)`.
+    fn call_method(&self, _interp: &mut Interp, name: &str, _args: Args) -> Res<Value> {
+        Err(RtError::new(
+            "TypeError",
+            format!("{} has no method `{name}`", self.type_name()),
+        )
+        .into())
+    }
+
+    /// `h[i]`.
+    fn index(&self, _interp: &mut Interp, _i: &Value) -> Res<Value> {
+        Err(RtError::new(
+            "TypeError",
+            format!("{} cannot be indexed", self.type_name()),
+        )
+        .into())
+    }
+
+    /// `h[i] = v`.
+    fn set_index(&self, _interp: &mut Interp, _i: &Value, _v: Value) -> Res<()> {
+        Err(RtError::new(
+            "TypeError",
+            format!("{} does not support item assignment", self.type_name()),
+        )
+        .into())
+    }
+
+    /// `len(h)`.
+    fn len(&self, _interp: &mut Interp) -> Res<usize> {
+        Err(RtError::new("TypeError", format!("{} has no len()", self.type_name())).into())
+    }
+
+    /// `x in h`.
+    fn contains(&self, _interp: &mut Interp, _v: &Value) -> Res<bool> {
+        Err(RtError::new(
+            "TypeError",
+            format!("`in` is not supported by {}", self.type_name()),
+        )
+        .into())
+    }
+
+    /// The next item of `for x in h`, or None at the end.
+    fn next_item(&self, _interp: &mut Interp) -> Res<Option<Value>> {
+        Err(RtError::new("TypeError", format!("{} is not iterable", self.type_name())).into())
+    }
+
+    /// `with h { }` on entry; the result is bound by `as`.
+    fn enter(&self, _interp: &mut Interp, this: &Value) -> Res<Value> {
+        let _ = this;
+        Err(RtError::new(
+            "TypeError",
+            format!("{} cannot be used with `with`", self.type_name()),
+        )
+        .into())
+    }
+
+    /// `with h { }` on every exit.
+    fn exit(&self, _interp: &mut Interp) -> Res<()> {
+        Ok(())
+    }
+}
+
+impl Value {
+    pub fn str(s: &str) -> Value {
+        Value::Str(s.into())
+    }
+
+    pub fn list(v: Vec<Value>) -> Value {
+        Value::List(Rc::new(RefCell::new(v)))
+    }
+
+    pub fn map(m: IndexMap<Key, Value>) -> Value {
+        Value::Map(Rc::new(RefCell::new(m)))
+    }
+
+    pub fn object(o: impl Object) -> Value {
+        Value::Object(Rc::new(o))
+    }
+
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Nil | Value::Undefined => "nil",
+            Value::Bool(_) => "bool",
+            Value::Int(_) => "int",
+            Value::Float(_) => "float",
+            Value::Str(_) => "str",
+            Value::List(_) => "list",
+            Value::Map(_) => "map",
+            Value::Range(_) => "range",
+            Value::Func(_) | Value::Builtin(_) => "fn",
+            Value::Object(o) => o.type_name(),
+            Value::Error(_) => "error",
+        }
+    }
+
+    pub fn truthy(&self) -> bool {
+        match self {
+            Value::Nil | Value::Undefined => false,
+            Value::Bool(b) => *b,
+            Value::Int(i) => *i != 0,
+            Value::Float(f) => *f != 0.0,
+            Value::Str(s) => !s.is_empty(),
+            Value::List(l) => !l.borrow().is_empty(),
+            Value::Map(m) => !m.borrow().is_empty(),
+            Value::Range(r) => r.len() > 0,
+            _ => true,
+        }
+    }
+
+    /// Downcasts a handle.
+    pub fn downcast<T: 'static>(&self) -> Option<&T> {
+        match self {
+            Value::Object(o) => o.as_any().downcast_ref::<T>(),
+            _ => None,
+        }
+    }
+}
+
+/// `==`: content for strings, lists and maps; identity for handles and functions.
+pub fn equals(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Nil, Value::Nil) => true,
+        (Value::Bool(x), Value::Bool(y)) => x == y,
+        (Value::Int(x), Value::Int(y)) => x == y,
+        (Value::Float(x), Value::Float(y)) => x == y,
+        (Value::Int(x), Value::Float(y)) | (Value::Float(y), Value::Int(x)) => (*x as f64) == *y,
+        (Value::Str(x), Value::Str(y)) => x == y,
+        (Value::List(x), Value::List(y)) => {
+            Rc::ptr_eq(x, y) || {
+                let (x, y) = (x.borrow(), y.borrow());
+                x.len() == y.len() && x.iter().zip(y.iter()).all(|(a, b)| equals(a, b))
+            }
+        }
+        (Value::Map(x), Value::Map(y)) => {
+            Rc::ptr_eq(x, y) || {
+                let (x, y) = (x.borrow(), y.borrow());
+                x.len() == y.len()
+                    && x.iter()
+                        .all(|(k, v)| y.get(k).is_some_and(|w| equals(v, w)))
+            }
+        }
+        (Value::Range(x), Value::Range(y)) => x == y,
+        (Value::Func(x), Value::Func(y)) => Rc::ptr_eq(x, y),
+        (Value::Builtin(x), Value::Builtin(y)) => std::ptr::eq(*x, *y),
+        (Value::Object(x), Value::Object(y)) => std::ptr::addr_eq(Rc::as_ptr(x), Rc::as_ptr(y)),
+        (Value::Error(x), Value::Error(y)) => Rc::ptr_eq(x, y),
+        _ => false,
+    }
+}
+
+impl fmt::Debug for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&super::format::repr(self))
+    }
+}
