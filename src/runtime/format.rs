@@ -71,6 +71,7 @@ pub fn repr_into(out: &mut String, v: &Value, depth: usize) {
                 let _ = write!(out, "range({}, {}, {})", r.start, r.stop, r.step);
             }
         }
+        Value::Func(c) if c.def.name.starts_with('<') => out.push_str("<fn>"),
         Value::Func(c) => {
             let _ = write!(out, "<fn {}>", c.def.name);
         }

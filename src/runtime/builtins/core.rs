@@ -678,12 +678,15 @@ fn round(_: &mut Interp, args: Args) -> Res<Value> {
             Ok(Value::Int(r as i64))
         }
         Some(Value::Int(n)) => {
-            let n = n.clamp(-300, 300) as i32;
-            let p = 10f64.powi(n);
-            let r = (x * p).round_ties_even() / p;
-            // Shortest decimal that round-trips through the requested precision.
-            let s = format!("{:.*}", n.max(0) as usize, r);
-            Ok(Value::Float(s.parse().unwrap_or(r)))
+            if n >= 0 {
+                // Rust's fixed-precision formatting rounds the exact binary value
+                // correctly, as Python's round() does (round(2.675, 2) == 2.67).
+                let s = format!("{:.*}", n.min(340) as usize, x);
+                Ok(Value::Float(s.parse().unwrap_or(x)))
+            } else {
+                let p = 10f64.powi((-n).min(308) as i32);
+                Ok(Value::Float((x / p).round_ties_even() * p))
+            }
         }
         Some(other) => fail(
             "TypeError",
