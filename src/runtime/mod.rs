@@ -7,6 +7,7 @@ pub mod interp;
 pub mod ops;
 pub mod output;
 pub mod value;
+pub mod wire;
 
 use crate::resolve::Resolver;
 use crate::syntax::{self, SyntaxError};

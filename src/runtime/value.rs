@@ -322,6 +322,12 @@ pub trait Object: 'static {
     fn exit(&self, _interp: &mut Interp) -> Res<()> {
         Ok(())
     }
+
+    /// A description of the OS object for another process (SPEC §11), or None if
+    /// this handle cannot be sent. `wire::decode_handle` rebuilds it.
+    fn wire(&self) -> Option<Vec<u8>> {
+        None
+    }
 }
 
 impl Value {
