@@ -23,6 +23,26 @@ pub static BUILTINS: &[Builtin] = &[
     },
 ];
 
+/// Forks a child that runs `body` on the interpreter's copy and ends with the
+/// code it returns (after flushing its own output). The parent's buffered output
+/// is flushed first so nothing is printed twice. Used by spawn/daemon and the
+/// pool's workers.
+pub fn fork_child(interp: &mut Interp, body: impl FnOnce(&mut Interp) -> i32) -> Res<crate::os::process::Pid> {
+    interp.out.flush()?;
+    match crate::os::process::fork_with(|| {
+        interp.out.discard();
+        let code = body(interp);
+        let code = match interp.out.flush() {
+            Err(Unwind::Exit(n)) if code == 0 => n,
+            _ => code,
+        };
+        code
+    }) {
+        Ok(pid) => Ok(pid),
+        Err(e) => fail("ProcessError", format!("cannot fork: {e}")),
+    }
+}
+
 pub fn eval_spawn(_interp: &mut Interp, _sp: &Spawn, _env: &Env) -> Res<Value> {
     fail("ProcessError", "spawn is not available yet")
 }
