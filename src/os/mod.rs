@@ -18,5 +18,6 @@
 
 pub mod command;
 pub mod ipc;
+pub mod pool;
 pub mod process;
 pub mod signal;

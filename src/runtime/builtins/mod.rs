@@ -5,6 +5,7 @@
 pub mod core;
 pub mod json;
 pub mod methods;
+pub mod pool;
 pub mod process;
 
 use crate::runtime::value::Builtin;
@@ -14,7 +15,12 @@ use std::sync::OnceLock;
 pub fn table() -> &'static [&'static Builtin] {
     static TABLE: OnceLock<Vec<&'static Builtin>> = OnceLock::new();
     TABLE.get_or_init(|| {
-        let families: &[&'static [Builtin]] = &[core::BUILTINS, json::BUILTINS, process::BUILTINS];
+        let families: &[&'static [Builtin]] = &[
+            core::BUILTINS,
+            json::BUILTINS,
+            process::BUILTINS,
+            pool::BUILTINS,
+        ];
         families.iter().flat_map(|f| f.iter()).collect()
     })
 }

@@ -1,0 +1,828 @@
+//! The parent's side of a pool: its workers, the queue of jobs, and the one
+//! loop (`drive`) that moves jobs to workers and results back, polling the
+//! workers' result pipes and the signal wake-up descriptor together.
+//!
+//! Everything happens on the interpreter's thread. No user code (callbacks,
+//! signal handlers, an iterator's source) runs while the pool's state is
+//! borrowed: `drive` runs it between steps. No borrow is held across a fork.
+
+use super::funcs::{FuncCache, FuncData};
+use super::proto::*;
+use super::worker;
+use crate::os::pool as chan;
+use crate::os::process::{self, ExitStatus, Pid};
+use crate::os::signal;
+use crate::runtime::builtins::process::fork_child;
+use crate::runtime::error::{fail, Res, RtError, Unwind};
+use crate::runtime::value::{Args, Value};
+use crate::runtime::{wire, Interp};
+use indicatif::ProgressBar;
+use std::cell::{Cell, RefCell};
+use std::collections::{HashSet, VecDeque};
+use std::os::fd::{IntoRawFd, RawFd};
+use std::rc::{Rc, Weak};
+use std::time::{Duration, Instant};
+
+/// A task's outcome: its value, or the error it raised.
+pub type Outcome = Result<Value, RtError>;
+
+/// How much queued work (by the measured time per job) a worker is given
+/// beyond the job it runs: enough to hide the round trip for tiny tasks,
+/// little enough that a long task never holds back much behind it.
+const QUEUE_BUDGET_US: f64 = 10_000.0;
+/// Jobs in flight per worker, at most.
+const MAX_DEPTH: usize = 64;
+/// How long terminate() gives workers to stop after SIGTERM before SIGKILL.
+const TERM_GRACE: Duration = Duration::from_secs(1);
+/// A worker whose result pipe closed but which has not exited after this is
+/// killed.
+const EXIT_GRACE: Duration = Duration::from_secs(2);
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Phase {
+    Running,
+    Closed,
+    Terminated,
+}
+
+/// Where a job's results go.
+pub enum Sink {
+    Future(Rc<RefCell<FutState>>),
+    Map(Rc<RefCell<MapAcc>>, usize),
+    Imap(Rc<RefCell<ImapAcc>>, usize),
+}
+
+pub enum JobArgs {
+    /// Items not encoded yet (encoded when the job is dispatched).
+    Items(Vec<Value>),
+    /// The encoded list of items.
+    Bytes(Vec<u8>),
+}
+
+/// One task frame's worth of work: a function and one or more items.
+pub struct Job {
+    pub func: Rc<FuncData>,
+    pub star: bool,
+    pub args: JobArgs,
+    pub n: usize,
+    pub sink: Sink,
+}
+
+/// The state behind a `future`.
+#[derive(Default)]
+pub struct FutState {
+    pub outcome: Option<Outcome>,
+    pub callback: Value,
+    pub error_callback: Value,
+}
+
+/// The results of one `map` / `starmap`.
+pub struct MapAcc {
+    pub results: Vec<Value>,
+    /// The failed item with the smallest index.
+    pub first_error: Option<(usize, RtError)>,
+    pub remaining: usize,
+    pub bar: Option<ProgressBar>,
+}
+
+/// The results of one `imap` / `imap_unordered` not yet taken by the loop.
+#[derive(Default)]
+pub struct ImapAcc {
+    pub ordered: bool,
+    /// Ordered: outcomes from index `base` on (None: not back yet).
+    pub slots: VecDeque<Option<Outcome>>,
+    pub base: usize,
+    /// Unordered: outcomes in the order they came back.
+    pub ready: VecDeque<Outcome>,
+    /// Items submitted and not yet handed to the loop.
+    pub outstanding: usize,
+}
+
+impl ImapAcc {
+    pub fn has_next(&self) -> bool {
+        if self.ordered {
+            matches!(self.slots.front(), Some(Some(_)))
+        } else {
+            !self.ready.is_empty()
+        }
+    }
+}
+
+struct Worker {
+    pid: Pid,
+    /// The process that owns the descriptors (a forked copy must not close them).
+    owner: Pid,
+    task_w: RawFd,
+    result_r: RawFd,
+    rbuf: Vec<u8>,
+    wbuf: Vec<u8>,
+    wpos: usize,
+    inflight: VecDeque<Job>,
+    sent: u64,
+    known: HashSet<u32>,
+    stopping: bool,
+    /// Its task pipe is broken (it is exiting); nothing more is written.
+    write_broken: bool,
+    /// When its result pipe reached end-of-file (it is exiting).
+    eof_at: Option<Instant>,
+    killed: bool,
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        if self.owner != std::process::id() as Pid {
+            return;
+        }
+        for fd in [self.task_w, self.result_r] {
+            chan::untrack(fd);
+            // SAFETY: the worker's parent-side descriptors, owned by this struct.
+            unsafe { libc::close(fd) };
+        }
+    }
+}
+
+impl Worker {
+    fn accepting(&self, limit: Option<u64>) -> bool {
+        !self.stopping
+            && !self.write_broken
+            && self.eof_at.is_none()
+            && limit.is_none_or(|k| self.sent < k)
+    }
+}
+
+pub struct State {
+    pub phase: Phase,
+    workers: Vec<Worker>,
+    pending: VecDeque<Job>,
+    funcs: FuncCache,
+    /// Exponentially weighted mean of a job's run time in a worker (µs).
+    ewma_us: Option<f64>,
+    pub callbacks: VecDeque<(Value, Value)>,
+    /// Jobs submitted and not finished.
+    pub unfinished: usize,
+    /// Bumped whenever a job finishes or a worker leaves (so `step` knows
+    /// not to block before the caller has looked).
+    events: u64,
+}
+
+pub struct Shared {
+    pub owner: Pid,
+    pub size: usize,
+    pub maxtasks: Option<u64>,
+    pub st: RefCell<State>,
+    pub in_callback: Cell<bool>,
+}
+
+thread_local! {
+    /// Every pool this process made, so that the ones still open are stopped
+    /// when the interpreter exits.
+    static POOLS: RefCell<Vec<Weak<Shared>>> = const { RefCell::new(Vec::new()) };
+}
+
+pub fn me() -> Pid {
+    std::process::id() as Pid
+}
+
+impl Shared {
+    /// Starts a pool of `size` workers.
+    pub fn start(interp: &mut Interp, size: usize, maxtasks: Option<u64>) -> Res<Rc<Shared>> {
+        let sh = Rc::new(Shared {
+            owner: me(),
+            size,
+            maxtasks,
+            st: RefCell::new(State {
+                phase: Phase::Running,
+                workers: Vec::with_capacity(size),
+                pending: VecDeque::new(),
+                funcs: FuncCache::default(),
+                ewma_us: None,
+                callbacks: VecDeque::new(),
+                unfinished: 0,
+                events: 0,
+            }),
+            in_callback: Cell::new(false),
+        });
+        POOLS.with(|p| {
+            let mut p = p.borrow_mut();
+            p.retain(|w| w.strong_count() > 0);
+            p.push(Rc::downgrade(&sh));
+        });
+        for _ in 0..size {
+            match start_worker(interp, &sh) {
+                Ok(w) => sh.st.borrow_mut().workers.push(w),
+                Err(e) => {
+                    sh.terminate();
+                    return Err(e);
+                }
+            }
+        }
+        Ok(sh)
+    }
+
+    /// A pool may be used only by the process that made it (a forked child
+    /// has a copy of the handle, but the workers are not its children).
+    pub fn check_owner(&self) -> Res<()> {
+        if self.owner != me() {
+            return fail(
+                "ProcessError",
+                "a pool can only be used by the process that created it",
+            );
+        }
+        Ok(())
+    }
+
+    pub fn check_running(&self, what: &str) -> Res<()> {
+        self.check_owner()?;
+        match self.st.borrow().phase {
+            Phase::Running => Ok(()),
+            Phase::Closed => fail("ValueError", format!("{what}: the pool is closed")),
+            Phase::Terminated => fail("ValueError", format!("{what}: the pool is terminated")),
+        }
+    }
+
+    /// The cached encoding of `f` for this pool's workers.
+    pub fn func(&self, interp: &Interp, f: &Value) -> Res<Rc<FuncData>> {
+        let mut st = self.st.borrow_mut();
+        let (data, evicted) = st.funcs.resolve(interp, f)?;
+        for id in evicted {
+            for w in &mut st.workers {
+                if w.known.remove(&id) && !w.write_broken {
+                    let s = chan::begin_frame(&mut w.wbuf, T_FORGET);
+                    w.wbuf.extend_from_slice(&id.to_le_bytes());
+                    chan::end_frame(&mut w.wbuf, s);
+                }
+            }
+        }
+        Ok(data)
+    }
+
+    /// Queues jobs and hands what workers can take now (without waiting).
+    pub fn submit(&self, interp: &Interp, jobs: impl IntoIterator<Item = Job>) {
+        let mut st = self.st.borrow_mut();
+        for j in jobs {
+            st.unfinished += 1;
+            st.pending.push_back(j);
+        }
+        st.dispatch(interp, self);
+        st.flush_writes();
+    }
+
+    /// Stops the workers now: SIGTERM, then SIGKILL after a grace period.
+    /// Unfinished jobs are cancelled (their callbacks do not run).
+    pub fn terminate(&self) {
+        if self.owner != me() {
+            return;
+        }
+        let (pids, jobs) = {
+            let mut st = self.st.borrow_mut();
+            st.phase = Phase::Terminated;
+            let pids: Vec<Pid> = st.workers.iter().map(|w| w.pid).collect();
+            let mut jobs: Vec<Job> = st.pending.drain(..).collect();
+            for w in &mut st.workers {
+                jobs.extend(w.inflight.drain(..));
+            }
+            (pids, jobs)
+        };
+        if !pids.is_empty() {
+            process::terminate_all(&pids, TERM_GRACE);
+            for &p in &pids {
+                process::forget(p);
+            }
+        }
+        let mut st = self.st.borrow_mut();
+        st.workers.clear();
+        for job in jobs {
+            let e = RtError::new("Cancelled", "the task was cancelled: the pool was terminated");
+            st.finish(job, Vec::new(), Some(e), false);
+        }
+    }
+
+    pub fn workers_alive(&self) -> usize {
+        self.st.borrow().workers.len()
+    }
+
+    pub fn phase(&self) -> Phase {
+        self.st.borrow().phase
+    }
+
+    /// Free places in the workers' queues beyond the jobs already pending.
+    pub fn hungry(&self) -> bool {
+        let st = self.st.borrow();
+        let depth = st.depth();
+        let room: usize = st
+            .workers
+            .iter()
+            .filter(|w| w.accepting(self.maxtasks))
+            .map(|w| depth.saturating_sub(w.inflight.len()))
+            .sum();
+        st.phase != Phase::Terminated && room > st.pending.len()
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        if self.owner != me() {
+            // A forked copy: the workers are not ours; leave the descriptors.
+            if let Ok(mut st) = self.st.try_borrow_mut() {
+                for w in st.workers.drain(..) {
+                    std::mem::forget(w);
+                }
+            }
+            return;
+        }
+        // Nobody can use the pool any more: stop its workers without waiting
+        // (the child table reaps them).
+        if let Ok(mut st) = self.st.try_borrow_mut() {
+            for w in st.workers.drain(..) {
+                let _ = process::kill(w.pid, libc::SIGKILL);
+                process::forget(w.pid);
+            }
+        }
+    }
+}
+
+/// At interpreter exit: pools still open are terminated, so no worker
+/// outlives the script.
+pub fn terminate_all_pools() {
+    let pools: Vec<Rc<Shared>> = POOLS.with(|p| p.borrow_mut().drain(..).filter_map(|w| w.upgrade()).collect());
+    for sh in pools {
+        if sh.owner == me() && !sh.st.borrow().workers.is_empty() {
+            sh.terminate();
+        }
+    }
+}
+
+fn start_worker(interp: &mut Interp, sh: &Shared) -> Res<Worker> {
+    let pipes = match chan::worker_pipes() {
+        Ok(p) => p,
+        Err(e) => return fail("ProcessError", format!("cannot make a pool worker's pipes: {e}")),
+    };
+    let chan::Pipes {
+        task_r,
+        task_w,
+        result_r,
+        result_w,
+    } = pipes;
+    let (task_w, result_r) = (task_w.into_raw_fd(), result_r.into_raw_fd());
+    let limit = sh.maxtasks;
+    // The worker's ends move into the closure: the parent's copies close when
+    // it is dropped here after the fork.
+    let pid = fork_child(interp, move |ip| worker::main(ip, task_r, result_w, limit));
+    let w = Worker {
+        pid: pid.as_ref().copied().unwrap_or(-1),
+        owner: me(),
+        task_w,
+        result_r,
+        rbuf: Vec::new(),
+        wbuf: Vec::new(),
+        wpos: 0,
+        inflight: VecDeque::new(),
+        sent: 0,
+        known: HashSet::new(),
+        stopping: false,
+        write_broken: false,
+        eof_at: None,
+        killed: false,
+    };
+    pid?;
+    Ok(w)
+}
+
+impl State {
+    /// Jobs in flight a worker may hold.
+    fn depth(&self) -> usize {
+        match self.ewma_us {
+            None => 2,
+            Some(t) => ((QUEUE_BUDGET_US / t.max(1.0)) as usize).clamp(1, MAX_DEPTH),
+        }
+    }
+
+    /// Workers to start now (replacing ones that exited).
+    fn wanted(&self, size: usize) -> usize {
+        let want = match self.phase {
+            Phase::Running => true,
+            Phase::Closed => !self.pending.is_empty(),
+            Phase::Terminated => false,
+        };
+        if want {
+            size.saturating_sub(self.workers.len())
+        } else {
+            0
+        }
+    }
+
+    /// Delivers a job's outcomes (or `all` to every item) to its sink; queues
+    /// callbacks when `callbacks`.
+    fn finish(&mut self, job: Job, outcomes: Vec<Outcome>, all: Option<RtError>, callbacks: bool) {
+        self.unfinished = self.unfinished.saturating_sub(1);
+        self.events += 1;
+        let n = job.n;
+        let mut outcomes = outcomes.into_iter();
+        let mut next = || -> Outcome {
+            match &all {
+                Some(e) => Err(e.clone()),
+                None => outcomes
+                    .next()
+                    .unwrap_or_else(|| Err(RtError::new("ValueError", "a pool worker sent too few results"))),
+            }
+        };
+        match job.sink {
+            Sink::Future(fs) => {
+                let r = next();
+                let mut f = fs.borrow_mut();
+                if callbacks {
+                    match &r {
+                        Ok(v) if !matches!(f.callback, Value::Nil) => {
+                            self.callbacks.push_back((f.callback.clone(), v.clone()))
+                        }
+                        Err(e) if !matches!(f.error_callback, Value::Nil) => self.callbacks.push_back((
+                            f.error_callback.clone(),
+                            Value::Error(Rc::new(crate::runtime::value::ErrorVal { err: e.clone() })),
+                        )),
+                        _ => {}
+                    }
+                }
+                f.outcome = Some(r);
+            }
+            Sink::Map(acc, off) => {
+                let mut acc = acc.borrow_mut();
+                for i in 0..n {
+                    match next() {
+                        Ok(v) => {
+                            if let Some(slot) = acc.results.get_mut(off + i) {
+                                *slot = v;
+                            }
+                        }
+                        Err(e) => {
+                            if acc.first_error.as_ref().is_none_or(|(j, _)| off + i < *j) {
+                                acc.first_error = Some((off + i, e));
+                            }
+                        }
+                    }
+                }
+                acc.remaining = acc.remaining.saturating_sub(n);
+                if let Some(bar) = &acc.bar {
+                    bar.inc(n as u64);
+                }
+            }
+            Sink::Imap(acc, off) => {
+                let mut acc = acc.borrow_mut();
+                for i in 0..n {
+                    let r = next();
+                    if acc.ordered {
+                        let k = (off + i).wrapping_sub(acc.base);
+                        if let Some(slot) = acc.slots.get_mut(k) {
+                            *slot = Some(r);
+                        }
+                    } else {
+                        acc.ready.push_back(r);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Hands pending jobs to workers with room, least busy first; when the
+    /// pool is closed and all work is done, tells the workers to stop.
+    fn dispatch(&mut self, interp: &Interp, sh: &Shared) {
+        let depth = self.depth();
+        while !self.pending.is_empty() {
+            let Some(wi) = self
+                .workers
+                .iter()
+                .enumerate()
+                .filter(|(_, w)| w.accepting(sh.maxtasks) && w.inflight.len() < depth)
+                .min_by_key(|(_, w)| w.inflight.len())
+                .map(|(i, _)| i)
+            else {
+                break;
+            };
+            let Some(mut job) = self.pending.pop_front() else { break };
+            if let JobArgs::Items(items) = &mut job.args {
+                match wire::encode(interp, &Value::list(std::mem::take(items))) {
+                    Ok(b) => job.args = JobArgs::Bytes(b),
+                    Err(e) => {
+                        let e = match e {
+                            Unwind::Error(e) => *e,
+                            _ => RtError::new("ValueError", "cannot send the task"),
+                        };
+                        self.finish(job, Vec::new(), Some(e), true);
+                        continue;
+                    }
+                }
+            }
+            let w = &mut self.workers[wi];
+            if w.known.insert(job.func.id) {
+                let s = chan::begin_frame(&mut w.wbuf, T_FUNC);
+                w.wbuf.extend_from_slice(&job.func.id.to_le_bytes());
+                w.wbuf.extend_from_slice(&job.func.bytes);
+                chan::end_frame(&mut w.wbuf, s);
+            }
+            let s = chan::begin_frame(&mut w.wbuf, T_TASK);
+            w.wbuf.extend_from_slice(&job.func.id.to_le_bytes());
+            w.wbuf.push(if job.star { MODE_STAR } else { MODE_ONE });
+            if let JobArgs::Bytes(b) = &job.args {
+                w.wbuf.extend_from_slice(b);
+            }
+            chan::end_frame(&mut w.wbuf, s);
+            w.sent += 1;
+            w.inflight.push_back(job);
+        }
+        if self.phase == Phase::Closed && self.unfinished == 0 {
+            for w in &mut self.workers {
+                if !w.stopping && !w.write_broken {
+                    w.stopping = true;
+                    let s = chan::begin_frame(&mut w.wbuf, T_STOP);
+                    chan::end_frame(&mut w.wbuf, s);
+                }
+            }
+        }
+    }
+
+    /// Writes what the workers' pipes take now.
+    fn flush_writes(&mut self) {
+        for w in &mut self.workers {
+            while w.wpos < w.wbuf.len() && !w.write_broken {
+                match chan::write_some(w.task_w, &w.wbuf[w.wpos..]) {
+                    chan::Io::Done(n) => w.wpos += n,
+                    chan::Io::Interrupted => continue,
+                    chan::Io::WouldBlock => break,
+                    chan::Io::Closed | chan::Io::Failed(_) => {
+                        // The worker is exiting; its result pipe will say so.
+                        w.write_broken = true;
+                    }
+                }
+            }
+            if w.wpos == w.wbuf.len() || w.write_broken {
+                w.wbuf.clear();
+                w.wpos = 0;
+            }
+        }
+    }
+
+    /// Deals with workers whose result pipe closed, once they have exited:
+    /// the job that was running fails with WorkerLost, the ones queued behind
+    /// it go back to the queue, and the worker leaves (a replacement is
+    /// started by `step`).
+    fn reap(&mut self) {
+        let mut i = 0;
+        while i < self.workers.len() {
+            let w = &mut self.workers[i];
+            let Some(at) = w.eof_at else {
+                i += 1;
+                continue;
+            };
+            let Some(status) = process::try_status(w.pid) else {
+                if at.elapsed() > EXIT_GRACE && !w.killed {
+                    w.killed = true;
+                    let _ = process::kill(w.pid, libc::SIGKILL);
+                }
+                i += 1;
+                continue;
+            };
+            process::forget(w.pid);
+            self.events += 1;
+            let mut w = self.workers.remove(i);
+            if let Some(job) = w.inflight.pop_front() {
+                let how = match status {
+                    ExitStatus::Signal(_) => format!("was {}", signal::describe(status)),
+                    ExitStatus::Code(_) => signal::describe(status),
+                };
+                let e = RtError::new(
+                    "WorkerLost",
+                    format!("pool worker pid={} {how} while running this task", w.pid),
+                );
+                self.finish(job, Vec::new(), Some(e), true);
+            }
+            while let Some(job) = w.inflight.pop_back() {
+                self.pending.push_front(job);
+            }
+        }
+    }
+
+    /// Reads what a worker sent and delivers complete result frames.
+    fn read_results(&mut self, interp: &mut Interp, wi: usize) {
+        let w = &mut self.workers[wi];
+        let mut eof = false;
+        loop {
+            let room = READ_CHUNK.max(chan::frame_missing(&w.rbuf));
+            match chan::read_into(w.result_r, &mut w.rbuf, room) {
+                chan::Io::Done(_) | chan::Io::Interrupted => continue,
+                chan::Io::WouldBlock => break,
+                chan::Io::Closed | chan::Io::Failed(_) => {
+                    eof = true;
+                    break;
+                }
+            }
+        }
+        let mut pos = 0;
+        let mut done: Vec<(Job, Vec<Outcome>, u32)> = Vec::new();
+        let mut corrupt = false;
+        loop {
+            let w = &mut self.workers[wi];
+            match chan::next_frame(&w.rbuf[pos..]) {
+                Ok(Some((kind, b, e))) => {
+                    let body = &w.rbuf[pos + b..pos + e];
+                    if kind != R_RESULT {
+                        corrupt = true;
+                        break;
+                    }
+                    let Some(job) = w.inflight.pop_front() else {
+                        corrupt = true;
+                        break;
+                    };
+                    let (outcomes, us) = decode_result(interp, body, job.n);
+                    done.push((job, outcomes, us));
+                    pos += e;
+                }
+                Ok(None) => break,
+                Err(()) => {
+                    corrupt = true;
+                    break;
+                }
+            }
+        }
+        let w = &mut self.workers[wi];
+        w.rbuf.drain(..pos);
+        if corrupt && !w.killed {
+            w.killed = true;
+            let _ = process::kill(w.pid, libc::SIGKILL);
+        }
+        if eof && w.eof_at.is_none() {
+            w.eof_at = Some(Instant::now());
+        }
+        for (job, outcomes, us) in done {
+            let us = f64::from(us);
+            self.ewma_us = Some(match self.ewma_us {
+                None => us,
+                Some(m) => 0.8 * m + 0.2 * us,
+            });
+            self.finish(job, outcomes, None, true);
+        }
+    }
+}
+
+/// Turns a result frame's body into the task's outcomes, item by item.
+fn decode_result(interp: &mut Interp, body: &[u8], n: usize) -> (Vec<Outcome>, u32) {
+    let bad = |msg: &str| (vec![Err(RtError::new("ValueError", msg)); n], 0);
+    let (Some(us), Some(nfail)) = (chan::get_u32(body, 0), chan::get_u32(body, 4)) else {
+        return bad("a pool worker sent a malformed result");
+    };
+    let start = 8 + 4 * nfail as usize;
+    let Some(payload) = body.get(start..) else {
+        return bad("a pool worker sent a malformed result");
+    };
+    let items = match wire::decode(interp, payload) {
+        Ok(Value::List(l)) => l.take(),
+        Ok(_) => return bad("a pool worker sent a malformed result"),
+        Err(Unwind::Error(e)) => return (vec![Err(*e); n], us),
+        Err(_) => return bad("cannot receive a task's result"),
+    };
+    let mut out: Vec<Outcome> = items.into_iter().map(Ok).collect();
+    for k in 0..nfail as usize {
+        if let Some(i) = chan::get_u32(body, 8 + 4 * k) {
+            if let Some(slot) = out.get_mut(i as usize) {
+                let e = match slot {
+                    Ok(Value::Error(ev)) => ev.err.clone(),
+                    _ => RtError::new("Error", "task failed"),
+                };
+                *slot = Err(e);
+            }
+        }
+    }
+    (out, us)
+}
+
+/// How `drive` ended.
+#[derive(PartialEq, Eq, Debug)]
+pub enum Driven {
+    Done,
+    TimedOut,
+    /// Nothing in the pool can make `done` true (no work left).
+    Idle,
+}
+
+/// Runs callbacks that are due, one at a time (never nested in another).
+pub fn run_callbacks(interp: &mut Interp, sh: &Shared) -> Res<()> {
+    if sh.in_callback.get() {
+        return Ok(());
+    }
+    loop {
+        let Some((f, v)) = sh.st.borrow_mut().callbacks.pop_front() else {
+            return Ok(());
+        };
+        sh.in_callback.set(true);
+        let r = interp.call(&f, Args::new([v]));
+        sh.in_callback.set(false);
+        r?;
+    }
+}
+
+/// Runs the pool until `done` holds (checked after due callbacks have run),
+/// `deadline` passes (after at least one step), or nothing is left to wait
+/// for. Signals are handled as they arrive; one that ends the program
+/// (Ctrl-C) terminates the pool first.
+pub fn drive(
+    interp: &mut Interp,
+    sh: &Shared,
+    deadline: Option<Instant>,
+    mut done: impl FnMut(&Shared) -> bool,
+) -> Res<Driven> {
+    let mut stepped = false;
+    loop {
+        run_callbacks(interp, sh)?;
+        if done(sh) {
+            return Ok(Driven::Done);
+        }
+        if let Err(e) = interp.poll_signals() {
+            if matches!(e, Unwind::Exit(_)) {
+                sh.terminate();
+            }
+            return Err(e);
+        }
+        {
+            let st = sh.st.borrow();
+            if st.unfinished == 0 && st.workers.is_empty() && st.callbacks.is_empty() {
+                return Ok(Driven::Idle);
+            }
+            if st.unfinished == 0 && st.phase == Phase::Running && st.callbacks.is_empty() {
+                return Ok(Driven::Idle);
+            }
+        }
+        let timeout = match deadline {
+            None => None,
+            Some(d) => {
+                let now = Instant::now();
+                if stepped && now >= d {
+                    return Ok(Driven::TimedOut);
+                }
+                Some(d.saturating_duration_since(now))
+            }
+        };
+        step(interp, sh, timeout)?;
+        stepped = true;
+    }
+}
+
+/// One round: start replacement workers, hand out jobs, then wait (at most
+/// `timeout`) for results, room in a task pipe, a worker's exit or a signal.
+fn step(interp: &mut Interp, sh: &Shared, timeout: Option<Duration>) -> Res<()> {
+    let want = sh.st.borrow().wanted(sh.size);
+    for _ in 0..want {
+        let w = start_worker(interp, sh)?;
+        sh.st.borrow_mut().workers.push(w);
+    }
+    let mut st = sh.st.borrow_mut();
+    let before = st.events;
+    signal::drain_wake();
+    process::sweep_if_signalled();
+    st.reap();
+    st.dispatch(interp, sh);
+    st.flush_writes();
+    if signal::pending() || st.events != before || st.wanted(sh.size) > 0 {
+        return Ok(());
+    }
+    let mut watch = vec![chan::Watch {
+        fd: signal::wake_fd(),
+        read: true,
+        write: false,
+    }];
+    let mut dying = false;
+    for w in &st.workers {
+        dying |= w.eof_at.is_some();
+        // A closed pipe reports POLLHUP / POLLERR for ever: leave it out (-1
+        // is ignored by poll) once that has been seen.
+        watch.push(chan::Watch {
+            fd: if w.eof_at.is_none() { w.result_r } else { -1 },
+            read: true,
+            write: false,
+        });
+        let writing = w.wpos < w.wbuf.len() && !w.write_broken;
+        watch.push(chan::Watch {
+            fd: if writing { w.task_w } else { -1 },
+            read: false,
+            write: true,
+        });
+    }
+    let mut timeout = timeout;
+    if dying {
+        // An exiting worker is reaped on SIGCHLD; look again soon anyway.
+        let nap = Duration::from_millis(20);
+        timeout = Some(timeout.map_or(nap, |t| t.min(nap)));
+    }
+    let ready = match chan::poll(&watch, timeout) {
+        Ok(r) => r,
+        Err(e) => return fail("IOError", format!("pool: poll failed: {e}")),
+    };
+    for (wi, pair) in ready[1..].chunks(2).enumerate() {
+        let (r, wr) = (pair[0], pair[1]);
+        if r.read || r.hup {
+            st.read_results(interp, wi);
+        }
+        if wr.hup {
+            st.workers[wi].write_broken = true;
+        }
+    }
+    st.flush_writes();
+    Ok(())
+}
