@@ -85,7 +85,8 @@ fn tracked() -> MutexGuard<'static, Vec<RawFd>> {
     TRACKED.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-fn track(fd: RawFd) {
+/// Records a descriptor that pool workers forked from now on must close.
+pub fn track(fd: RawFd) {
     tracked().push(fd);
 }
 
@@ -187,15 +188,19 @@ pub fn end_frame(buf: &mut [u8], start: usize) {
     buf[start..start + 4].copy_from_slice(&len.to_le_bytes());
 }
 
+/// A frame length that cannot be: the stream is corrupt.
+#[derive(Debug, PartialEq, Eq)]
+pub struct BadFrame;
+
 /// The first complete frame in `buf`: `(kind, body start, frame end)`, or
-/// `Ok(None)` when more bytes are needed. `Err` on a length that cannot be.
-pub fn next_frame(buf: &[u8]) -> Result<Option<(u8, usize, usize)>, ()> {
+/// `Ok(None)` when more bytes are needed.
+pub fn next_frame(buf: &[u8]) -> Result<Option<(u8, usize, usize)>, BadFrame> {
     if buf.len() < HEADER {
         return Ok(None);
     }
     let len = u32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
     if len == 0 || len > MAX_FRAME {
-        return Err(());
+        return Err(BadFrame);
     }
     let end = 4 + len;
     if buf.len() < end {

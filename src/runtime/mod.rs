@@ -39,6 +39,9 @@ pub struct Interp {
     /// Set when SIGINT (with no handler) unwound the running code: the REPL
     /// reports it and goes on.
     pub interrupted: bool,
+    /// Set when SIGTERM or SIGHUP (with no handler) is ending the program, so
+    /// cleanup on the way out (a pool's `with`) stops work instead of waiting.
+    pub terminating: bool,
 }
 
 /// The deepest user-level recursion before a RecursionError.
@@ -56,6 +59,7 @@ impl Interp {
             signal_handlers: HashMap::new(),
             script: script.to_string(),
             interrupted: false,
+            terminating: false,
         };
         interp.grow_globals();
         interp.globals[argv_slot as usize] =
@@ -103,8 +107,14 @@ impl Interp {
                     self.interrupted = true;
                     return Err(Unwind::Exit(130));
                 }
-                None if signo == libc::SIGTERM => return Err(Unwind::Exit(143)),
-                None if signo == libc::SIGHUP => return Err(Unwind::Exit(129)),
+                None if signo == libc::SIGTERM => {
+                    self.terminating = true;
+                    return Err(Unwind::Exit(143));
+                }
+                None if signo == libc::SIGHUP => {
+                    self.terminating = true;
+                    return Err(Unwind::Exit(129));
+                }
                 None => {}
             }
         }

@@ -6,6 +6,7 @@
 //! signal handlers, an iterator's source) runs while the pool's state is
 //! borrowed: `drive` runs it between steps. No borrow is held across a fork.
 
+use super::codec;
 use super::funcs::{FuncCache, FuncData};
 use super::proto::*;
 use super::worker;
@@ -15,7 +16,7 @@ use crate::os::signal;
 use crate::runtime::builtins::process::fork_child;
 use crate::runtime::error::{fail, Res, RtError, Unwind};
 use crate::runtime::value::{Args, Value};
-use crate::runtime::{wire, Interp};
+use crate::runtime::Interp;
 use indicatif::ProgressBar;
 use std::cell::{Cell, RefCell};
 use std::collections::{HashSet, VecDeque};
@@ -53,9 +54,12 @@ pub enum Sink {
 }
 
 pub enum JobArgs {
-    /// Items not encoded yet (encoded when the job is dispatched).
+    /// Items, encoded when the job is dispatched (again, if a worker dies
+    /// before it starts on them).
     Items(Vec<Value>),
-    /// The encoded list of items.
+    /// `count` ints from `start` by `step` (a slice of a `range`).
+    Range { start: i64, step: i64, count: usize },
+    /// The items already encoded (a `codec` payload).
     Bytes(Vec<u8>),
 }
 
@@ -235,8 +239,8 @@ impl Shared {
         self.check_owner()?;
         match self.st.borrow().phase {
             Phase::Running => Ok(()),
-            Phase::Closed => fail("ValueError", format!("{what}: the pool is closed")),
-            Phase::Terminated => fail("ValueError", format!("{what}: the pool is terminated")),
+            Phase::Closed => fail("ValueError", format!("{what}(): the pool is closed")),
+            Phase::Terminated => fail("ValueError", format!("{what}(): the pool is terminated")),
         }
     }
 
@@ -257,7 +261,10 @@ impl Shared {
     }
 
     /// Queues jobs and hands what workers can take now (without waiting).
-    pub fn submit(&self, interp: &Interp, jobs: impl IntoIterator<Item = Job>) {
+    /// What the script printed so far is written first, so it comes before
+    /// anything the tasks print.
+    pub fn submit(&self, interp: &mut Interp, jobs: impl IntoIterator<Item = Job>) -> Res<()> {
+        interp.out.flush()?;
         let mut st = self.st.borrow_mut();
         for j in jobs {
             st.unfinished += 1;
@@ -265,6 +272,7 @@ impl Shared {
         }
         st.dispatch(interp, self);
         st.flush_writes();
+        Ok(())
     }
 
     /// Stops the workers now: SIGTERM, then SIGKILL after a grace period.
@@ -292,7 +300,10 @@ impl Shared {
         let mut st = self.st.borrow_mut();
         st.workers.clear();
         for job in jobs {
-            let e = RtError::new("Cancelled", "the task was cancelled: the pool was terminated");
+            let e = RtError::new(
+                "Cancelled",
+                "the task was cancelled: the pool was terminated",
+            );
             st.finish(job, Vec::new(), Some(e), false);
         }
     }
@@ -344,7 +355,12 @@ impl Drop for Shared {
 /// At interpreter exit: pools still open are terminated, so no worker
 /// outlives the script.
 pub fn terminate_all_pools() {
-    let pools: Vec<Rc<Shared>> = POOLS.with(|p| p.borrow_mut().drain(..).filter_map(|w| w.upgrade()).collect());
+    let pools: Vec<Rc<Shared>> = POOLS.with(|p| {
+        p.borrow_mut()
+            .drain(..)
+            .filter_map(|w| w.upgrade())
+            .collect()
+    });
     for sh in pools {
         if sh.owner == me() && !sh.st.borrow().workers.is_empty() {
             sh.terminate();
@@ -355,7 +371,12 @@ pub fn terminate_all_pools() {
 fn start_worker(interp: &mut Interp, sh: &Shared) -> Res<Worker> {
     let pipes = match chan::worker_pipes() {
         Ok(p) => p,
-        Err(e) => return fail("ProcessError", format!("cannot make a pool worker's pipes: {e}")),
+        Err(e) => {
+            return fail(
+                "ProcessError",
+                format!("cannot make a pool worker's pipes: {e}"),
+            )
+        }
     };
     let chan::Pipes {
         task_r,
@@ -421,9 +442,12 @@ impl State {
         let mut next = || -> Outcome {
             match &all {
                 Some(e) => Err(e.clone()),
-                None => outcomes
-                    .next()
-                    .unwrap_or_else(|| Err(RtError::new("ValueError", "a pool worker sent too few results"))),
+                None => outcomes.next().unwrap_or_else(|| {
+                    Err(RtError::new(
+                        "ValueError",
+                        "a pool worker sent too few results",
+                    ))
+                }),
             }
         };
         match job.sink {
@@ -435,10 +459,14 @@ impl State {
                         Ok(v) if !matches!(f.callback, Value::Nil) => {
                             self.callbacks.push_back((f.callback.clone(), v.clone()))
                         }
-                        Err(e) if !matches!(f.error_callback, Value::Nil) => self.callbacks.push_back((
-                            f.error_callback.clone(),
-                            Value::Error(Rc::new(crate::runtime::value::ErrorVal { err: e.clone() })),
-                        )),
+                        Err(e) if !matches!(f.error_callback, Value::Nil) => {
+                            self.callbacks.push_back((
+                                f.error_callback.clone(),
+                                Value::Error(Rc::new(crate::runtime::value::ErrorVal {
+                                    err: e.clone(),
+                                })),
+                            ))
+                        }
                         _ => {}
                     }
                 }
@@ -497,22 +525,13 @@ impl State {
             else {
                 break;
             };
-            let Some(mut job) = self.pending.pop_front() else { break };
-            if let JobArgs::Items(items) = &mut job.args {
-                match wire::encode(interp, &Value::list(std::mem::take(items))) {
-                    Ok(b) => job.args = JobArgs::Bytes(b),
-                    Err(e) => {
-                        let e = match e {
-                            Unwind::Error(e) => *e,
-                            _ => RtError::new("ValueError", "cannot send the task"),
-                        };
-                        self.finish(job, Vec::new(), Some(e), true);
-                        continue;
-                    }
-                }
-            }
+            let Some(job) = self.pending.pop_front() else {
+                break;
+            };
             let w = &mut self.workers[wi];
-            if w.known.insert(job.func.id) {
+            let mark = w.wbuf.len();
+            let known = w.known.contains(&job.func.id);
+            if !known {
                 let s = chan::begin_frame(&mut w.wbuf, T_FUNC);
                 w.wbuf.extend_from_slice(&job.func.id.to_le_bytes());
                 w.wbuf.extend_from_slice(&job.func.bytes);
@@ -521,8 +540,29 @@ impl State {
             let s = chan::begin_frame(&mut w.wbuf, T_TASK);
             w.wbuf.extend_from_slice(&job.func.id.to_le_bytes());
             w.wbuf.push(if job.star { MODE_STAR } else { MODE_ONE });
-            if let JobArgs::Bytes(b) = &job.args {
-                w.wbuf.extend_from_slice(b);
+            let encoded = match &job.args {
+                JobArgs::Items(items) => codec::encode(interp, items, &mut w.wbuf),
+                JobArgs::Range { start, step, count } => {
+                    codec::encode_range(*start, *step, *count, &mut w.wbuf);
+                    Ok(())
+                }
+                JobArgs::Bytes(b) => {
+                    w.wbuf.extend_from_slice(b);
+                    Ok(())
+                }
+            };
+            if let Err(e) = encoded {
+                // An item that cannot be sent fails the job (never the pool).
+                w.wbuf.truncate(mark);
+                let e = match e {
+                    Unwind::Error(e) => *e,
+                    _ => RtError::new("ValueError", "cannot send the task"),
+                };
+                self.finish(job, Vec::new(), Some(e), true);
+                continue;
+            }
+            if !known {
+                w.known.insert(job.func.id);
             }
             chan::end_frame(&mut w.wbuf, s);
             w.sent += 1;
@@ -636,7 +676,7 @@ impl State {
                     pos += e;
                 }
                 Ok(None) => break,
-                Err(()) => {
+                Err(chan::BadFrame) => {
                     corrupt = true;
                     break;
                 }
@@ -672,9 +712,8 @@ fn decode_result(interp: &mut Interp, body: &[u8], n: usize) -> (Vec<Outcome>, u
     let Some(payload) = body.get(start..) else {
         return bad("a pool worker sent a malformed result");
     };
-    let items = match wire::decode(interp, payload) {
-        Ok(Value::List(l)) => l.take(),
-        Ok(_) => return bad("a pool worker sent a malformed result"),
+    let items = match codec::decode(interp, payload) {
+        Ok(items) => items,
         Err(Unwind::Error(e)) => return (vec![Err(*e); n], us),
         Err(_) => return bad("cannot receive a task's result"),
     };

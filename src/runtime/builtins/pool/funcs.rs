@@ -93,7 +93,11 @@ impl FuncCache {
             key,
             _keep: f.clone(),
             data: data.clone(),
-            unset_globals: globals.iter().copied().filter(|&g| unset(interp, g)).collect(),
+            unset_globals: globals
+                .iter()
+                .copied()
+                .filter(|&g| unset(interp, g))
+                .collect(),
             used: self.clock,
         });
         if self.entries.len() > MAX_ENTRIES {

@@ -13,6 +13,7 @@
 //! What a script sees and what was chosen where the SPEC is silent is in
 //! `docs/pool.md`.
 
+mod codec;
 mod engine;
 mod funcs;
 mod proto;
@@ -22,10 +23,8 @@ use crate::runtime::builtins::core::{collect, seconds};
 use crate::runtime::error::{fail, Res, Unwind};
 use crate::runtime::format::display;
 use crate::runtime::value::{Args, Builtin, Object, RangeVal, Value};
-use crate::runtime::{wire, Interp};
-use engine::{
-    drive, Driven, FutState, ImapAcc, Job, JobArgs, MapAcc, Phase, Shared, Sink,
-};
+use crate::runtime::Interp;
+use engine::{drive, Driven, FutState, ImapAcc, Job, JobArgs, MapAcc, Phase, Shared, Sink};
 use funcs::FuncData;
 use std::any::Any;
 use std::cell::{Cell, RefCell};
@@ -147,7 +146,10 @@ impl Object for Pool {
             "apply" => {
                 let [f, a] = args.bind("apply", ["f", "args"], 1)?;
                 let fs = submit_one(interp, sh, "apply", f, a, Value::Nil, Value::Nil)?;
-                let fu = Future { sh: sh.clone(), st: fs };
+                let fu = Future {
+                    sh: sh.clone(),
+                    st: fs,
+                };
                 fu.get(interp, None, "apply")
             }
             "apply_async" => {
@@ -159,7 +161,10 @@ impl Object for Pool {
                 let cb = opt_callable("apply_async", "callback", cb)?;
                 let ecb = opt_callable("apply_async", "error_callback", ecb)?;
                 let fs = submit_one(interp, sh, "apply_async", f, a, cb, ecb)?;
-                Ok(Value::object(Future { sh: sh.clone(), st: fs }))
+                Ok(Value::object(Future {
+                    sh: sh.clone(),
+                    st: fs,
+                }))
             }
             "map" => {
                 let [f, xs, cs, progress] =
@@ -203,13 +208,14 @@ impl Object for Pool {
         Ok(this.clone())
     }
 
-    /// `with pool(n) as p { }`: close, then join. After Ctrl-C (the block was
-    /// interrupted) the pool is terminated instead of waiting for its work.
+    /// `with pool(n) as p { }`: close, then join. When a signal is ending the
+    /// program (Ctrl-C, SIGTERM) the pool is terminated instead of waiting for
+    /// its work.
     fn exit(&self, interp: &mut Interp) -> Res<()> {
         if self.sh.check_owner().is_err() {
             return Ok(());
         }
-        if interp.interrupted {
+        if interp.interrupted || interp.terminating {
             self.sh.terminate();
         } else {
             close(&self.sh);
@@ -261,9 +267,10 @@ fn submit_one(
             )
         }
     };
-    sh.check_running(&format!("{name}()"))?;
+    sh.check_running(name)?;
     let func = sh.func(interp, &f)?;
-    let bytes = wire::encode(interp, &Value::list(vec![a]))?;
+    let mut bytes = Vec::new();
+    codec::encode(interp, &[a], &mut bytes)?;
     let fs = Rc::new(RefCell::new(FutState {
         outcome: None,
         callback,
@@ -278,14 +285,14 @@ fn submit_one(
             n: 1,
             sink: Sink::Future(fs.clone()),
         }],
-    );
+    )?;
     Ok(fs)
 }
 
 /// Python's default: about four chunks per worker.
 fn default_chunksize(n: usize, workers: usize) -> usize {
     let per = workers.max(1) * 4;
-    n / per + usize::from(n % per != 0)
+    n / per + usize::from(!n.is_multiple_of(per))
 }
 
 fn chunksize_arg(func: &str, v: Option<Value>) -> Res<Option<usize>> {
@@ -298,7 +305,10 @@ fn chunksize_arg(func: &str, v: Option<Value>) -> Res<Option<usize>> {
         ),
         Some(other) => fail(
             "TypeError",
-            format!("{func}(): chunksize must be an int, not {}", other.type_name()),
+            format!(
+                "{func}(): chunksize must be an int, not {}",
+                other.type_name()
+            ),
         ),
     }
 }
@@ -306,10 +316,19 @@ fn chunksize_arg(func: &str, v: Option<Value>) -> Res<Option<usize>> {
 fn progress_bar(n: usize) -> indicatif::ProgressBar {
     use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
     let bar = ProgressBar::with_draw_target(Some(n as u64), ProgressDrawTarget::stderr());
-    let style = ProgressStyle::with_template(
-        "{bar:40} {pos}/{len} [{elapsed_precise} < {eta_precise}, {per_sec}]",
-    )
-    .unwrap_or_else(|_| ProgressStyle::default_bar());
+    let style = ProgressStyle::with_template("{bar:40} {pos}/{len} [{elapsed} < {eta}, {rate}]")
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .with_key(
+            "rate",
+            |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let r = s.per_sec();
+                let _ = if r >= 10.0 {
+                    write!(w, "{r:.0}/s")
+                } else {
+                    write!(w, "{r:.1}/s")
+                };
+            },
+        );
     bar.set_style(style);
     bar
 }
@@ -327,8 +346,12 @@ fn map(
 ) -> Res<Value> {
     let f = callable(name, f)?;
     let chunksize = chunksize_arg(name, chunksize)?;
-    sh.check_running(&format!("{name}()"))?;
-    let items = collect(interp, &xs.unwrap_or_default())?;
+    sh.check_running(name)?;
+    // A range is sent as slices of itself, never built.
+    let (items, range) = match xs.unwrap_or_default() {
+        Value::Range(r) if !star => (Vec::new(), Some(*r)),
+        xs => (collect(interp, &xs)?, None),
+    };
     if star {
         if let Some((i, bad)) = items
             .iter()
@@ -344,7 +367,7 @@ fn map(
             );
         }
     }
-    let n = items.len();
+    let n = range.map_or(items.len(), |r| r.len());
     if n == 0 {
         return Ok(Value::list(Vec::new()));
     }
@@ -361,22 +384,26 @@ fn map(
     let mut jobs = Vec::with_capacity(n.div_ceil(cs));
     let mut it = items.into_iter();
     let mut off = 0;
-    loop {
-        let chunk: Vec<Value> = it.by_ref().take(cs).collect();
-        if chunk.is_empty() {
-            break;
-        }
-        let k = chunk.len();
+    while off < n {
+        let k = cs.min(n - off);
+        let args = match range {
+            Some(r) => JobArgs::Range {
+                start: r.get(off),
+                step: r.step,
+                count: k,
+            },
+            None => JobArgs::Items(it.by_ref().take(k).collect()),
+        };
         jobs.push(Job {
             func: func.clone(),
             star,
-            args: JobArgs::Items(chunk),
+            args,
             n: k,
             sink: Sink::Map(acc.clone(), off),
         });
         off += k;
     }
-    sh.submit(interp, jobs);
+    sh.submit(interp, jobs)?;
     let r = drive(interp, sh, None, |_| acc.borrow().remaining == 0);
     let mut acc = acc.borrow_mut();
     if let Some(bar) = acc.bar.take() {
@@ -385,6 +412,8 @@ fn map(
         } else {
             bar.abandon();
         }
+        // Leave the bar on its own line, as tqdm does.
+        eprintln!();
     }
     r?;
     if let Some((_, e)) = acc.first_error.take() {
@@ -412,12 +441,14 @@ fn imap(
 ) -> Res<Value> {
     let f = callable(name, f)?;
     let cs = chunksize_arg(name, chunksize)?.unwrap_or(1);
-    sh.check_running(&format!("{name}()"))?;
+    sh.check_running(name)?;
     let src = match xs.unwrap_or_default() {
         Value::List(l) => Source::Items(l.borrow().clone().into_iter()),
         Value::Range(r) => Source::Range(*r, 0),
         o @ Value::Object(_) => Source::Iter(o),
-        other @ (Value::Str(_) | Value::Map(_)) => Source::Items(collect(interp, &other)?.into_iter()),
+        other @ (Value::Str(_) | Value::Map(_)) => {
+            Source::Items(collect(interp, &other)?.into_iter())
+        }
         other => {
             return fail(
                 "TypeError",
@@ -493,7 +524,7 @@ impl Imap {
         }
     }
 
-    fn submit(&self, interp: &mut Interp, chunk: Vec<Value>) {
+    fn submit(&self, interp: &mut Interp, chunk: Vec<Value>) -> Res<()> {
         let k = chunk.len();
         let off = self.next_index.get();
         self.next_index.set(off + k);
@@ -513,7 +544,7 @@ impl Imap {
                 n: k,
                 sink: Sink::Imap(self.acc.clone(), off),
             }],
-        );
+        )
     }
 
     /// Pulls items from the source while workers have room.
@@ -525,7 +556,10 @@ impl Imap {
             }
             if self.sh.phase() == Phase::Terminated {
                 *self.src.borrow_mut() = Source::Done;
-                return fail("Cancelled", "the task was cancelled: the pool was terminated");
+                return fail(
+                    "Cancelled",
+                    "the task was cancelled: the pool was terminated",
+                );
             }
             let room = self.acc.borrow().outstanding + chunk.len() < self.window;
             if !room || (chunk.is_empty() && !self.sh.hungry()) {
@@ -535,21 +569,21 @@ impl Imap {
                 Ok(Some(x)) => {
                     chunk.push(x);
                     if chunk.len() >= self.chunksize {
-                        self.submit(interp, std::mem::take(&mut chunk));
+                        self.submit(interp, std::mem::take(&mut chunk))?;
                     }
                 }
                 Ok(None) => *self.src.borrow_mut() = Source::Done,
                 Err(e) => {
                     *self.src.borrow_mut() = Source::Done;
                     if !chunk.is_empty() {
-                        self.submit(interp, chunk);
+                        self.submit(interp, chunk)?;
                     }
                     return Err(e);
                 }
             }
         }
         if !chunk.is_empty() {
-            self.submit(interp, chunk);
+            self.submit(interp, chunk)?;
         }
         Ok(())
     }
@@ -624,7 +658,9 @@ impl Future {
     fn wait(&self, interp: &mut Interp, deadline: Option<Instant>) -> Res<bool> {
         self.sh.check_owner()?;
         let st = self.st.clone();
-        drive(interp, &self.sh, deadline, |_| st.borrow().outcome.is_some())?;
+        drive(interp, &self.sh, deadline, |_| {
+            st.borrow().outcome.is_some()
+        })?;
         Ok(self.settled())
     }
 
@@ -686,10 +722,7 @@ impl Object for Future {
                 if !self.wait(interp, Some(Instant::now()))? {
                     return fail("ValueError", "successful(): the task has not finished");
                 }
-                Ok(Value::Bool(matches!(
-                    self.st.borrow().outcome,
-                    Some(Ok(_))
-                )))
+                Ok(Value::Bool(matches!(self.st.borrow().outcome, Some(Ok(_)))))
             }
             _ => fail("TypeError", format!("future has no method `{name}`")),
         }

@@ -4,6 +4,7 @@
 //! task pipe reaches end-of-file, after `maxtasksperchild` tasks, or when a
 //! task calls `exit()` (or a signal ends it), with that code.
 
+use super::codec;
 use super::proto::*;
 use crate::os::pool as chan;
 use crate::runtime::error::{RtError, Unwind};
@@ -19,6 +20,10 @@ pub fn main(interp: &mut Interp, task_r: OwnedFd, result_w: OwnedFd, limit: Opti
     chan::close_tracked();
     let rfd = task_r.as_raw_fd();
     let wfd = result_w.as_raw_fd();
+    // A pool made inside a task forks workers of its own: they must not hold
+    // this worker's pipes (the parent would miss this worker's end-of-file).
+    chan::track(rfd);
+    chan::track(wfd);
     let mut funcs: HashMap<u32, Result<Value, RtError>> = HashMap::new();
     let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
     let mut pos = 0;
@@ -27,7 +32,7 @@ pub fn main(interp: &mut Interp, task_r: OwnedFd, result_w: OwnedFd, limit: Opti
     loop {
         let frame = match chan::next_frame(&buf[pos..]) {
             Ok(f) => f,
-            Err(()) => return 70, // corrupt stream: cannot go on
+            Err(chan::BadFrame) => return 70, // corrupt stream: cannot go on
         };
         let Some((kind, b, e)) = frame else {
             if pos > 0 {
@@ -107,9 +112,8 @@ fn run_task(
     let payload = body.get(5..).unwrap_or(&[]);
     let mut results: Vec<Value> = Vec::new();
     let mut fails: Vec<u32> = Vec::new();
-    let items = match wire::decode(interp, payload) {
-        Ok(Value::List(l)) => l.take(),
-        Ok(_) => return Err(70),
+    let items = match codec::decode(interp, payload) {
+        Ok(items) => items,
         Err(Unwind::Error(e)) => {
             // Cannot happen for a well-formed frame; answer with the error for
             // every item rather than hang the parent.
@@ -121,7 +125,10 @@ fn run_task(
     let f = match funcs.get(&fid) {
         Some(Ok(f)) => Ok(f.clone()),
         Some(Err(e)) => Err(e.clone()),
-        None => Err(RtError::new("ValueError", "pool worker does not know this function")),
+        None => Err(RtError::new(
+            "ValueError",
+            "pool worker does not know this function",
+        )),
     };
     for (i, item) in items.into_iter().enumerate() {
         let r = match &f {
@@ -133,7 +140,10 @@ fn run_task(
                     let _ = interp.out.flush();
                     return Err(n);
                 }
-                Err(_) => Err(RtError::new("ValueError", "unexpected control flow in a task")),
+                Err(_) => Err(RtError::new(
+                    "ValueError",
+                    "unexpected control flow in a task",
+                )),
             },
         };
         match r {
@@ -178,42 +188,44 @@ fn error_value(e: RtError) -> Value {
     Value::Error(Rc::new(ErrorVal { err: e }))
 }
 
-/// The result frame: `[u32 microseconds][u32 failures][u32 index]... [list]`.
+/// The result frame: `[u32 microseconds][u32 failures][u32 index]... [payload]`.
 /// A result that cannot be sent (a process handle, say) fails its item.
 fn encode_result(
     interp: &Interp,
     out: &mut Vec<u8>,
     t0: Instant,
-    results: Vec<Value>,
+    mut results: Vec<Value>,
     mut fails: Vec<u32>,
 ) {
-    let list = Value::list(results);
-    let bytes = match wire::encode(interp, &list) {
-        Ok(b) => b,
-        Err(_) => {
-            let Value::List(l) = list else { unreachable!("made as a list") };
-            let mut results = l.take();
-            for (i, r) in results.iter_mut().enumerate() {
-                if let Err(Unwind::Error(e)) = wire::encode(interp, r) {
-                    let mut e = *e;
-                    e.message = format!("cannot send the task's result back: {}", e.message);
-                    *r = error_value(e);
-                    fails.push(i as u32);
-                }
-            }
-            fails.sort_unstable();
-            fails.dedup();
-            wire::encode(interp, &Value::list(results)).unwrap_or_default()
-        }
-    };
     out.clear();
     let start = chan::begin_frame(out, R_RESULT);
-    let us = t0.elapsed().as_micros().min(u32::MAX as u128) as u32;
-    out.extend_from_slice(&us.to_le_bytes());
-    out.extend_from_slice(&(fails.len() as u32).to_le_bytes());
-    for i in &fails {
-        out.extend_from_slice(&i.to_le_bytes());
+    let head = out.len();
+    let put_head = |out: &mut Vec<u8>, fails: &[u32]| {
+        let us = t0.elapsed().as_micros().min(u32::MAX as u128) as u32;
+        out.extend_from_slice(&us.to_le_bytes());
+        out.extend_from_slice(&(fails.len() as u32).to_le_bytes());
+        for i in fails {
+            out.extend_from_slice(&i.to_le_bytes());
+        }
+    };
+    put_head(out, &fails);
+    if codec::encode(interp, &results, out).is_err() {
+        for (i, r) in results.iter_mut().enumerate() {
+            if let Err(Unwind::Error(e)) = wire::encode(interp, r) {
+                let mut e = *e;
+                e.message = format!("cannot send the task's result back: {}", e.message);
+                *r = error_value(e);
+                fails.push(i as u32);
+            }
+        }
+        fails.sort_unstable();
+        fails.dedup();
+        out.truncate(head);
+        put_head(out, &fails);
+        if codec::encode(interp, &results, out).is_err() {
+            out.truncate(head);
+            put_head(out, &[]);
+        }
     }
-    out.extend_from_slice(&bytes);
     chan::end_frame(out, start);
 }
