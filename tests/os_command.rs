@@ -221,6 +221,26 @@ fn child_is_set_up() {
     assert_eq!(child.wait(None).unwrap(), ExitStatus::Signal(libc::SIGKILL));
 }
 
+fn without_a_process_group() {
+    let mut spec = cmd(&["sleep", "5"]);
+    spec.process_group = false;
+    let mut child = spawn(spec).unwrap();
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", child.pid())).unwrap();
+    let pgrp: i32 = stat
+        .rsplit(") ")
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(2)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(pgrp, unsafe { libc::getpgrp() });
+    child.kill().unwrap();
+    assert_eq!(child.wait(None).unwrap(), ExitStatus::Signal(libc::SIGKILL));
+    child.kill().unwrap();
+}
+
 fn communicate_64mib_both_ways() {
     let input: Vec<u8> = (0..64u32 << 20).map(|i| (i % 251) as u8).collect();
     let spec = cmd(&["sh", "-c", "cat; head -c 3000000 /dev/zero >&2"]).stdio(
@@ -503,14 +523,33 @@ fn fd_count_constant_over_10000_runs() {
     assert_eq!(open_fds(), before);
 }
 
+/// CPU time of this process and its reaped children: steadier than wall time
+/// on a shared machine.
+fn cpu_time() -> Duration {
+    let of = |who| {
+        let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+        unsafe { libc::getrusage(who, &mut u) };
+        let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+        tv(u.ru_utime) + tv(u.ru_stime)
+    };
+    of(libc::RUSAGE_SELF) + of(libc::RUSAGE_CHILDREN)
+}
+
+/// Runs `f` and gives (wall, cpu) microseconds per iteration.
+fn per_spawn(n: usize, f: fn(usize)) -> (f64, f64) {
+    let (t, c) = (Instant::now(), cpu_time());
+    f(n);
+    let us = |d: Duration| d.as_secs_f64() / n as f64 * 1e6;
+    (us(t.elapsed()), us(cpu_time() - c))
+}
+
 /// `posix_spawn` + `waitpid` straight from libc: the floor to compare with.
-fn raw_posix_spawn(n: usize) -> Duration {
+fn raw_posix_spawn(n: usize) {
     extern "C" {
         static environ: *const *mut libc::c_char;
     }
     let path = CString::new("/bin/true").unwrap();
     let argv = [path.as_ptr() as *mut libc::c_char, std::ptr::null_mut()];
-    let t = Instant::now();
     for _ in 0..n {
         let mut pid = 0;
         let rc = unsafe {
@@ -527,61 +566,78 @@ fn raw_posix_spawn(n: usize) -> Duration {
         let mut st = 0;
         assert_eq!(unsafe { libc::waitpid(pid, &mut st, 0) }, pid);
     }
-    t.elapsed()
 }
 
-fn ours(n: usize) -> Duration {
-    let t = Instant::now();
+fn ours(n: usize) {
     for _ in 0..n {
         let mut c = spawn(cmd(&["/bin/true"])).unwrap();
         assert_eq!(c.wait(None).unwrap(), ExitStatus::Code(0));
     }
-    t.elapsed()
 }
 
 fn spawn_latency() {
-    let n = 500;
-    raw_posix_spawn(50);
-    ours(50);
+    // Interleaved short rounds: other work on a shared machine hits both alike.
+    let (rounds, n) = (20, 100);
+    raw_posix_spawn(20);
+    ours(20);
     let (mut raw, mut mine) = (Vec::new(), Vec::new());
-    for _ in 0..5 {
-        raw.push(raw_posix_spawn(n).as_secs_f64() / n as f64 * 1e6);
-        mine.push(ours(n).as_secs_f64() / n as f64 * 1e6);
+    for _ in 0..rounds {
+        raw.push(per_spawn(n, raw_posix_spawn));
+        mine.push(per_spawn(n, ours));
     }
-    raw.sort_by(f64::total_cmp);
-    mine.sort_by(f64::total_cmp);
+    let median = |v: &[(f64, f64)], cpu: bool| {
+        let mut x: Vec<f64> = v.iter().map(|p| if cpu { p.1 } else { p.0 }).collect();
+        x.sort_by(f64::total_cmp);
+        x[x.len() / 2]
+    };
+    let (ow, rw) = (median(&mine, false), median(&raw, false));
+    let (oc, rc) = (median(&mine, true), median(&raw, true));
     note(format!(
-        "/bin/true spawn+wait, median of 5x{n}: ours {:.1} us, libc posix_spawn+waitpid {:.1} us (x{:.3})",
-        mine[2],
-        raw[2],
-        mine[2] / raw[2]
+        "/bin/true spawn+wait, median of {rounds}x{n} interleaved: wall ours {ow:.1} us vs \
+         libc posix_spawn+waitpid {rw:.1} us (x{:.3}); cpu ours {oc:.1} us vs {rc:.1} us (x{:.3})",
+        ow / rw,
+        oc / rc
     ));
 }
 
 fn gib_throughput() {
-    let limit = Some(Duration::from_secs(10));
-    let t = Instant::now();
-    let specs = vec![
-        cmd(&["head", "-c", "1G", "/dev/zero"]),
-        piped(&["wc", "-c"]),
-    ];
-    match run_pipeline(specs, None, limit, &mut go_on) {
-        Ok(out) => {
-            assert_eq!(text(&out.stdout).trim(), "1073741824");
-            let ours = t.elapsed().as_secs_f64();
-            let t = Instant::now();
-            let out = run_ok(piped(&["sh", "-c", "head -c 1G /dev/zero | wc -c"]), None);
-            assert_eq!(text(&out.stdout).trim(), "1073741824");
-            let shell = t.elapsed().as_secs_f64();
-            note(format!(
-                "1 GiB head | wc -c: ours {ours:.3} s ({:.2} GiB/s), sh -c {shell:.3} s ({:.2} GiB/s)",
-                1.0 / ours,
-                1.0 / shell
-            ));
+    let ours = || {
+        let t = Instant::now();
+        let specs = vec![
+            cmd(&["head", "-c", "1G", "/dev/zero"]),
+            piped(&["wc", "-c"]),
+        ];
+        match run_pipeline(specs, None, Some(Duration::from_secs(10)), &mut go_on) {
+            Ok(out) => {
+                assert_eq!(text(&out.stdout).trim(), "1073741824");
+                Some(t.elapsed().as_secs_f64())
+            }
+            Err(CommandError::Timeout { .. }) => None,
+            Err(e) => panic!("{e}"),
         }
-        Err(CommandError::Timeout { .. }) => note("1 GiB took over 10 s: skipped".into()),
-        Err(e) => panic!("{e}"),
+    };
+    let shell = || {
+        let t = Instant::now();
+        let out = run_ok(piped(&["sh", "-c", "head -c 1G /dev/zero | wc -c"]), None);
+        assert_eq!(text(&out.stdout).trim(), "1073741824");
+        t.elapsed().as_secs_f64()
+    };
+    // Best of three, interleaved: the machine may be shared.
+    let (mut best_ours, mut best_shell) = (f64::MAX, f64::MAX);
+    for _ in 0..3 {
+        let Some(o) = ours() else {
+            note("1 GiB took over 10 s: skipped".into());
+            return;
+        };
+        best_ours = best_ours.min(o);
+        best_shell = best_shell.min(shell());
     }
+    note(format!(
+        "1 GiB head | wc -c, best of 3: ours {best_ours:.3} s ({:.2} GiB/s), \
+         sh -c {best_shell:.3} s ({:.2} GiB/s)",
+        1.0 / best_ours,
+        1.0 / best_shell
+    ));
 }
 
 fn main() {
@@ -598,6 +654,7 @@ fn main() {
         ("inherit_and_null_streams", inherit_and_null_streams),
         ("stderr_to_stdout", stderr_to_stdout),
         ("child_is_set_up", child_is_set_up),
+        ("without_a_process_group", without_a_process_group),
         ("communicate_64mib_both_ways", communicate_64mib_both_ways),
         (
             "communicate_resumes_after_timeout",

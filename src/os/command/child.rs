@@ -199,20 +199,32 @@ impl Child {
     /// Sends `signo` to the process group (or to the process alone when it was
     /// started without one). A command that has already ended is not an error.
     pub fn signal(&self, signo: i32) -> Result<(), CommandError> {
-        if self.status.is_some() && !self.process_group {
-            // Reaped: the pid may already belong to someone else.
+        let rc = if self.process_group {
+            // A group outlives its leader while members remain (a grandchild), and
+            // its id is not reused until it is empty: signalling it after the
+            // leader has exited still reaches exactly the command's tree.
+            // SAFETY: kill(2) with a negated process group id.
+            unsafe { libc::kill(-self.pid, signo) }
+        } else if let Some(pidfd) = &self.pidfd {
+            // Exactly this process, even if it was reaped and its pid reused.
+            // SAFETY: pidfd_send_signal(2) on our pidfd, no siginfo.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_pidfd_send_signal,
+                    pidfd.as_raw_fd(),
+                    signo,
+                    std::ptr::null::<libc::siginfo_t>(),
+                    0,
+                ) as i32
+            }
+        } else if self.status.is_some() {
+            // Reaped, and the pid may belong to someone else now.
             return Ok(());
-        }
-        // A group outlives its leader while members remain (a grandchild), and its
-        // id cannot be reused until it is empty, so signalling it after the leader
-        // was reaped is safe.
-        let target = if self.process_group {
-            -self.pid
         } else {
-            self.pid
+            // SAFETY: kill(2) with a pid.
+            unsafe { libc::kill(self.pid, signo) }
         };
-        // SAFETY: kill(2) with a pid or a negated process group id.
-        if unsafe { libc::kill(target, signo) } != 0 {
+        if rc != 0 {
             let e = std::io::Error::last_os_error();
             if e.raw_os_error() != Some(libc::ESRCH) {
                 return Err(CommandError::io(
@@ -238,21 +250,21 @@ impl Child {
         timeout: Option<Duration>,
     ) -> Result<(Vec<u8>, Vec<u8>), CommandError> {
         let deadline = timeout.map(|t| Instant::now() + t);
-        if let Some(data) = input.filter(|d| !d.is_empty()) {
+        let fresh = input.unwrap_or_default();
+        if !fresh.is_empty() {
             if self.fed {
                 return Err(CommandError::Usage(format!(
                     "`{}` was already given its input by an earlier communicate",
                     self.command
                 )));
             }
-            let Some(stdin) = self.stdin.as_mut() else {
+            if self.stdin.is_none() {
                 return Err(not_piped(&self.command, "stdin"));
-            };
-            stdin.push(data);
+            }
         }
         self.fed = true;
         let mut outs: Vec<&mut OutPipe> = self.stdout.iter_mut().chain(&mut self.stderr).collect();
-        io::pump(&mut self.stdin, &mut outs, deadline)
+        io::pump(&mut self.stdin, fresh, &mut outs, deadline)
             .and_then(|()| self.wait_until(deadline).map(|_| ()))
             .map_err(|s| stop_error(s, &self.command, timeout, "talking to"))?;
         Ok((
@@ -391,7 +403,7 @@ fn reading(stream: Stream) -> &'static str {
 }
 
 fn not_piped(command: &str, stream: &str) -> CommandError {
-    CommandError::Usage(format!("{stream} of `{command}` is not a pipe"))
+    CommandError::Usage(format!("{stream} of `{command}` is not an open pipe"))
 }
 
 pub(super) fn stop_error(

@@ -185,27 +185,41 @@ impl InPipe {
         self.off = 0;
     }
 
-    /// One non-blocking write. A full pipe is not an error; a closed reader is
-    /// `BrokenPipe` (with SIGPIPE held off by a [`SigpipeGuard`]).
+    /// One non-blocking write of what we hold. A full pipe is not an error; a
+    /// closed reader is `BrokenPipe` (with SIGPIPE held off by a
+    /// [`SigpipeGuard`]).
     pub fn flush_some(&mut self) -> io::Result<()> {
-        if self.remaining() == 0 {
-            return Ok(());
+        let n = self.write_some_at(self.off)?;
+        self.off += n;
+        if self.off == self.data.len() {
+            self.discard();
         }
-        let rest = &self.data[self.off..];
-        // SAFETY: writing from a live slice.
-        let n = unsafe { libc::write(self.raw(), rest.as_ptr().cast(), rest.len()) };
-        if n >= 0 {
-            self.off += n as usize;
-            if self.off == self.data.len() {
-                self.discard();
-            }
-            return Ok(());
-        }
-        let e = io::Error::last_os_error();
-        match e.kind() {
-            io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(()),
-            _ => Err(e),
-        }
+        Ok(())
+    }
+
+    /// One non-blocking write of `bytes`; how many went (0 for a full pipe).
+    pub fn write_some(&self, bytes: &[u8]) -> io::Result<usize> {
+        write_nonblocking(self.raw(), bytes)
+    }
+
+    fn write_some_at(&self, off: usize) -> io::Result<usize> {
+        write_nonblocking(self.raw(), &self.data[off..])
+    }
+}
+
+fn write_nonblocking(fd: RawFd, bytes: &[u8]) -> io::Result<usize> {
+    if bytes.is_empty() {
+        return Ok(0);
+    }
+    // SAFETY: writing from a live slice.
+    let n = unsafe { libc::write(fd, bytes.as_ptr().cast(), bytes.len()) };
+    if n >= 0 {
+        return Ok(n as usize);
+    }
+    let e = io::Error::last_os_error();
+    match e.kind() {
+        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(0),
+        _ => Err(e),
     }
 }
 
@@ -265,17 +279,39 @@ pub(super) fn pollfd(fd: RawFd, events: libc::c_short) -> libc::pollfd {
     }
 }
 
-/// Writes `input` (closing it once everything is written, or once the reader is
-/// gone) while reading every `outs` to end of file, on this one thread.
+/// Writes what `input` holds and then `fresh` (closing it once everything is
+/// written, or once the reader is gone) while reading every `outs` to end of
+/// file, on this one thread. `fresh` is written straight from the caller's
+/// slice; only what is still unwritten when we stop early is copied into
+/// `input`, to go first next time.
 pub(super) fn pump(
     input: &mut Option<InPipe>,
+    fresh: &[u8],
+    outs: &mut [&mut OutPipe],
+    deadline: Option<Instant>,
+) -> Result<(), Stop> {
+    let mut written = 0;
+    let result = pump_inner(input, fresh, &mut written, outs, deadline);
+    if let Some(i) = input {
+        i.push(&fresh[written..]);
+    }
+    result
+}
+
+fn pump_inner(
+    input: &mut Option<InPipe>,
+    fresh: &[u8],
+    written: &mut usize,
     outs: &mut [&mut OutPipe],
     deadline: Option<Instant>,
 ) -> Result<(), Stop> {
     let _sigpipe = input.is_some().then(SigpipeGuard::new);
     let mut fds = Vec::with_capacity(outs.len() + 2);
     loop {
-        if input.as_ref().is_some_and(|i| i.remaining() == 0) {
+        if input
+            .as_ref()
+            .is_some_and(|i| i.remaining() == 0 && *written == fresh.len())
+        {
             // Closing our end is the child's end of file.
             *input = None;
         }
@@ -295,7 +331,12 @@ pub(super) fn pump(
         let mut ready = fds.iter().map(|f| f.revents != 0);
         if let Some(i) = input {
             if ready.next() == Some(true) {
-                if let Err(e) = i.flush_some() {
+                let wrote = if i.remaining() > 0 {
+                    i.flush_some()
+                } else {
+                    i.write_some(&fresh[*written..]).map(|n| *written += n)
+                };
+                if let Err(e) = wrote {
                     if e.kind() != io::ErrorKind::BrokenPipe {
                         return Err(Stop::Io(e));
                     }

@@ -117,6 +117,7 @@ impl Pipeline {
         let deadline = timeout.map(|t| Instant::now() + t);
         let command = self.command();
         let last = self.stages.len() - 1;
+        let fresh = input.unwrap_or_default();
         let mut first_stdin: Option<&mut Option<InPipe>> = None;
         let mut outs: Vec<&mut OutPipe> = Vec::new();
         for (i, stage) in self.stages.iter_mut().enumerate() {
@@ -128,18 +129,17 @@ impl Pipeline {
                 ..
             } = stage;
             if i == 0 {
-                if let Some(data) = input.filter(|d| !d.is_empty()) {
+                if !fresh.is_empty() {
                     if *fed {
                         return Err(CommandError::Usage(format!(
                             "`{command}` was already given its input by an earlier communicate"
                         )));
                     }
-                    let Some(pipe) = stdin.as_mut() else {
+                    if stdin.is_none() {
                         return Err(CommandError::Usage(format!(
                             "stdin of `{command}` is not a pipe"
                         )));
-                    };
-                    pipe.push(data);
+                    }
                 }
                 *fed = true;
                 first_stdin = Some(stdin);
@@ -151,7 +151,7 @@ impl Pipeline {
         }
         let mut no_input = None;
         let input = first_stdin.unwrap_or(&mut no_input);
-        io::pump(input, &mut outs, deadline)
+        io::pump(input, fresh, &mut outs, deadline)
             .and_then(|()| {
                 self.stages
                     .iter_mut()
