@@ -18,6 +18,36 @@
 //! - Pipe ends move by value: when a command has started, the parent's copies of
 //!   its ends are closed, so readers see end of file.
 //!
+//! ```no_run
+//! use std::time::Duration;
+//! use proc::os::command::{run, run_pipeline, spawn, CommandSpec, Stdio, Stream};
+//!
+//! # fn main() -> Result<(), proc::os::command::CommandError> {
+//! // run("sort -r", input = "a\nb\n", timeout = 5, check = true)
+//! let spec = CommandSpec::parse("sort -r")?.stdio(Stdio::Pipe, Stdio::Pipe, Stdio::Pipe);
+//! let out = run(spec, Some(b"a\nb\n"), Some(Duration::from_secs(5)), &mut || true)?;
+//! out.check()?;
+//! assert_eq!(out.stdout, b"b\na\n");
+//!
+//! // popen: one command's stdout straight into another's stdin, read line by line
+//! let mut ls = spawn(CommandSpec::parse("ls /")?.stdio(Stdio::Null, Stdio::Pipe, Stdio::Inherit))?;
+//! let ls_out = ls.take_stream(Stream::Stdout)?;
+//! let mut wc = spawn(CommandSpec::parse("wc -l")?.stdio(Stdio::Fd(ls_out), Stdio::Pipe, Stdio::Inherit))?;
+//! let _count = wc.read_line(Stream::Stdout)?;
+//! ls.wait(None)?;
+//! wc.wait(None)?;
+//!
+//! // pipeline(["printf", "b\na\n"], "sort")
+//! let stages = vec![
+//!     CommandSpec::new(vec!["printf".into(), "b\\na\\n".into()]),
+//!     CommandSpec::parse("sort")?.stdio(Stdio::Inherit, Stdio::Pipe, Stdio::Pipe),
+//! ];
+//! let out = run_pipeline(stages, None, None, &mut || true)?;
+//! assert_eq!(out.statuses.iter().map(|s| s.code()).collect::<Vec<_>>(), [0, 0]);
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! Commands in their own process group are not in the terminal's foreground
 //! group: one that reads the terminal gets SIGTTIN. For interactive commands the
 //! runtime can set `CommandSpec::process_group = false`.

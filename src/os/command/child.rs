@@ -80,15 +80,15 @@ impl Child {
         let Some(input) = self.stdin.as_mut() else {
             return Err(not_piped(command, "stdin"));
         };
-        input.push(data);
-        io::flush(input, None).map_err(|s| stop_error(s, command, None, "writing to stdin of"))
+        io::flush(input, data, None)
+            .map_err(|s| stop_error(s, command, None, "writing to stdin of"))
     }
 
     /// Writes what an interrupted `write_stdin` left, then closes stdin so the
     /// command sees end of file. Closing twice is fine.
     pub fn close_stdin(&mut self) -> Result<(), CommandError> {
         if let Some(input) = self.stdin.as_mut() {
-            let flushed = io::flush(input, None);
+            let flushed = io::flush(input, &[], None);
             if let Err(Stop::Interrupted) = flushed {
                 return Err(CommandError::Interrupted);
             }
@@ -182,6 +182,9 @@ impl Child {
         if self.status.is_none() {
             process::sweep();
             self.status = process::try_status(self.pid);
+            if self.status.is_some() {
+                self.pidfd = None;
+            }
         }
         Ok(self.status)
     }

@@ -354,15 +354,30 @@ fn pump_inner(
     }
 }
 
-/// Writes everything pending in `input` without closing it.
-pub(super) fn flush(input: &mut InPipe, deadline: Option<Instant>) -> Result<(), Stop> {
+/// Writes what `input` holds and then `fresh`, without closing it. `fresh` goes
+/// straight from the caller's slice; if we stop early (a signal) its unwritten
+/// rest is kept in `input`. On an error nothing is kept.
+pub(super) fn flush(
+    input: &mut InPipe,
+    fresh: &[u8],
+    deadline: Option<Instant>,
+) -> Result<(), Stop> {
     let _sigpipe = SigpipeGuard::new();
+    let mut written = 0;
     let mut fds = Vec::with_capacity(2);
-    while input.remaining() > 0 {
+    while input.remaining() > 0 || written < fresh.len() {
         fds.clear();
         fds.push(pollfd(input.raw(), libc::POLLOUT));
-        wait_ready(&mut fds, deadline)?;
-        if let Err(e) = input.flush_some() {
+        if let Err(stop) = wait_ready(&mut fds, deadline) {
+            input.push(&fresh[written..]);
+            return Err(stop);
+        }
+        let wrote = if input.remaining() > 0 {
+            input.flush_some()
+        } else {
+            input.write_some(&fresh[written..]).map(|n| written += n)
+        };
+        if let Err(e) = wrote {
             input.discard();
             return Err(Stop::Io(e));
         }

@@ -274,7 +274,12 @@ pub(super) fn launch(
                     &mut pidfd as *mut c_int,
                 )
             };
-            (pid, io::Error::last_os_error())
+            let err = io::Error::last_os_error();
+            if pid > 0 {
+                // Before any signal handler of ours can run and sweep.
+                process::register(pid);
+            }
+            (pid, err)
         });
         if pid != -1 {
             break pid;
@@ -286,7 +291,6 @@ pub(super) fn launch(
         }
         return Err(spawn_error(p, err));
     };
-    process::register(pid);
     // SAFETY: the kernel gave us this descriptor (with O_CLOEXEC) and nobody else.
     let pidfd = (pidfd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(pidfd) });
 
