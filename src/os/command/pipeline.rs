@@ -34,11 +34,12 @@ impl PipelineOutput {
     /// that is how `producer | head` normally ends.
     pub fn check(&self) -> Result<(), CommandError> {
         let last = self.statuses.len().saturating_sub(1);
-        for (i, &status) in self.statuses.iter().enumerate() {
+        let stages = self.statuses.iter().zip(&self.commands).zip(&self.stderrs);
+        for (i, ((&status, command), stderr)) in stages.enumerate() {
             if i < last && status == ExitStatus::Signal(libc::SIGPIPE) {
                 continue;
             }
-            check_status(&self.commands[i], status, &self.stderrs[i])?;
+            check_status(command, status, stderr)?;
         }
         Ok(())
     }

@@ -3,13 +3,18 @@
 //!
 //! # Why not `fork`, why not `posix_spawn`
 //!
-//! `fork` copies the page tables of the whole interpreter: with a large heap it is
-//! several times slower than the exec that follows. glibc's `posix_spawn` avoids
-//! that (it is itself `clone(CLONE_VM | CLONE_VFORK)`), and it can set the process
-//! group and default signal dispositions, but it cannot set `PR_SET_PDEATHSIG`,
-//! and without it a SIGKILLed interpreter leaves its commands running. So we do
-//! what glibc does, plus the `prctl`: the same cost as `posix_spawn`, measured in
-//! `tests/os_command.rs`.
+//! `fork` copies the page tables of the whole interpreter: with a large heap it
+//! costs more than the exec that follows. glibc's `posix_spawn` avoids that (it
+//! is itself `clone(CLONE_VM | CLONE_VFORK)`) and can set the process group and
+//! default signal dispositions, but it cannot set `PR_SET_PDEATHSIG`, and without
+//! it a SIGKILLed interpreter leaves its commands running. The other ways round
+//! cost more: exec'ing a trampoline that sets it and execs again doubles the
+//! exec; a watchdog process cannot help when the interpreter is SIGKILLed. So we
+//! do what glibc does, plus `prctl` and a `getppid` check (two system calls in
+//! the child): the same cost as `posix_spawn`, measured by
+//! `tests/os_command.rs`. The price is this file's `unsafe` code, kept to system
+//! calls with everything prepared in the parent. `CLONE_PIDFD` hands us a pidfd
+//! for free, so waits can poll for the exit alongside the pipes.
 //!
 //! # The rules for the child
 //!
