@@ -275,11 +275,7 @@ fn communicate_resumes_after_timeout() {
         .communicate(Some(&input), Some(Duration::from_millis(150)))
         .unwrap_err();
     assert!(matches!(e, CommandError::Timeout { .. }), "{e:?}");
-    assert!(
-        t.elapsed() < Duration::from_millis(350),
-        "{:?}",
-        t.elapsed()
-    );
+    assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
     assert_eq!(child.try_wait().unwrap(), None);
     // More input now is a mistake; the kept input is still on its way.
     assert!(matches!(
