@@ -42,6 +42,8 @@ pub struct Interp {
     /// Set when SIGTERM or SIGHUP (with no handler) is ending the program, so
     /// cleanup on the way out (a pool's `with`) stops work instead of waiting.
     pub terminating: bool,
+    /// Finished call frames kept for reuse (saves an allocation per call).
+    pub frame_pool: Vec<std::rc::Rc<value::Frame>>,
 }
 
 /// The deepest user-level recursion before a RecursionError.
@@ -60,6 +62,7 @@ impl Interp {
             script: script.to_string(),
             interrupted: false,
             terminating: false,
+            frame_pool: Vec::new(),
         };
         interp.grow_globals();
         interp.globals[argv_slot as usize] =
