@@ -151,7 +151,11 @@ impl Encoder<'_> {
         }
         // Names resolved dynamically (declared at top level after the function)
         // travel like globals, under the slot they have now.
-        let dynamic = c.def.dynamic.iter().filter_map(|n| self.interp.resolver.global_slot(n));
+        let dynamic = c
+            .def
+            .dynamic
+            .iter()
+            .filter_map(|n| self.interp.resolver.global_slot(n));
         let slots: Vec<u32> = c.def.globals.iter().copied().chain(dynamic).collect();
         for g in slots {
             if self.globals_seen.contains(&g) {
