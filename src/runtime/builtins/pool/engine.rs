@@ -30,7 +30,7 @@ pub type Outcome = Result<Value, RtError>;
 /// How much queued work (by the measured time per job) a worker is given
 /// beyond the job it runs: enough to hide the round trip for tiny tasks,
 /// little enough that a long task never holds back much behind it.
-const QUEUE_BUDGET_US: f64 = 10_000.0;
+const QUEUE_BUDGET_US: f64 = 25_000.0;
 /// Jobs in flight per worker, at most.
 const MAX_DEPTH: usize = 64;
 /// How long terminate() gives workers to stop after SIGTERM before SIGKILL.
@@ -324,7 +324,10 @@ impl Shared {
             .workers
             .iter()
             .filter(|w| w.accepting(self.maxtasks))
-            .map(|w| depth.saturating_sub(w.inflight.len()))
+            .map(|w| {
+                let left = self.maxtasks.map_or(usize::MAX, |k| (k - w.sent) as usize);
+                depth.saturating_sub(w.inflight.len()).min(left)
+            })
             .sum();
         st.phase != Phase::Terminated && room > st.pending.len()
     }
@@ -413,7 +416,9 @@ impl State {
     /// Jobs in flight a worker may hold.
     fn depth(&self) -> usize {
         match self.ewma_us {
-            None => 2,
+            // Until a task has been timed, one at a time: a long first task
+            // must not hold others back.
+            None => 1,
             Some(t) => ((QUEUE_BUDGET_US / t.max(1.0)) as usize).clamp(1, MAX_DEPTH),
         }
     }
@@ -430,6 +435,17 @@ impl State {
         } else {
             0
         }
+    }
+
+    /// Nothing will change until something is submitted: no work, no callback
+    /// due, and no worker starting, exiting or being replaced.
+    fn idle(&self, sh: &Shared) -> bool {
+        self.unfinished == 0
+            && self.callbacks.is_empty()
+            && self.wanted(sh.size) == 0
+            && (self.workers.is_empty()
+                || (self.phase == Phase::Running
+                    && self.workers.iter().all(|w| w.accepting(sh.maxtasks))))
     }
 
     /// Delivers a job's outcomes (or `all` to every item) to its sink; queues
@@ -779,14 +795,8 @@ pub fn drive(
             }
             return Err(e);
         }
-        {
-            let st = sh.st.borrow();
-            if st.unfinished == 0 && st.workers.is_empty() && st.callbacks.is_empty() {
-                return Ok(Driven::Idle);
-            }
-            if st.unfinished == 0 && st.phase == Phase::Running && st.callbacks.is_empty() {
-                return Ok(Driven::Idle);
-            }
+        if sh.st.borrow().idle(sh) {
+            return Ok(Driven::Idle);
         }
         let timeout = match deadline {
             None => None,
@@ -812,7 +822,8 @@ fn step(interp: &mut Interp, sh: &Shared, timeout: Option<Duration>) -> Res<()> 
         sh.st.borrow_mut().workers.push(w);
     }
     let mut st = sh.st.borrow_mut();
-    let before = st.events;
+    // New workers change what the caller may be waiting for (room to submit).
+    let before = st.events.wrapping_sub(want as u64);
     signal::drain_wake();
     process::sweep_if_signalled();
     st.reap();
