@@ -336,12 +336,8 @@ impl Shared {
 impl Drop for Shared {
     fn drop(&mut self) {
         if self.owner != me() {
-            // A forked copy: the workers are not ours; leave the descriptors.
-            if let Ok(mut st) = self.st.try_borrow_mut() {
-                for w in st.workers.drain(..) {
-                    std::mem::forget(w);
-                }
-            }
+            // A forked copy: the workers are not ours (and `Worker::drop`
+            // leaves their descriptors alone).
             return;
         }
         // Nobody can use the pool any more: stop its workers without waiting
