@@ -27,10 +27,13 @@ use std::time::{Duration, Instant};
 /// A task's outcome: its value, or the error it raised.
 pub type Outcome = Result<Value, RtError>;
 
-/// How much queued work (by the measured time per job) a worker is given
-/// beyond the job it runs: enough to hide the round trip for tiny tasks,
-/// little enough that a long task never holds back much behind it.
-const QUEUE_BUDGET_US: f64 = 25_000.0;
+/// How much work (by the measured time per job) a worker is given at once:
+/// enough to hide the round trip to the parent for tiny tasks, little enough
+/// that work stays spread evenly.
+const QUEUE_BUDGET_US: f64 = 10_000.0;
+/// Jobs longer than this are handed out one at a time: nothing waits behind
+/// a long job while another worker could take it.
+const LONG_JOB_US: f64 = 50_000.0;
 /// Jobs in flight per worker, at most.
 const MAX_DEPTH: usize = 64;
 /// How long terminate() gives workers to stop after SIGTERM before SIGKILL.
@@ -122,6 +125,8 @@ struct Worker {
     wbuf: Vec<u8>,
     wpos: usize,
     inflight: VecDeque<Job>,
+    /// When the worker started on the job at the front of `inflight`.
+    front_since: Instant,
     sent: u64,
     known: HashSet<u32>,
     stopping: bool,
@@ -146,6 +151,20 @@ impl Drop for Worker {
 }
 
 impl Worker {
+    /// The work (µs) it still has queued, by the mean job time: what a new
+    /// job would wait for behind it.
+    fn backlog(&self, mean_us: Option<f64>, now: Instant) -> f64 {
+        let n = self.inflight.len() as f64;
+        match mean_us {
+            None => n,
+            Some(_) if n == 0.0 => 0.0,
+            Some(m) => {
+                let done = now.duration_since(self.front_since).as_secs_f64() * 1e6;
+                n * m - done.min(0.95 * m)
+            }
+        }
+    }
+
     fn accepting(&self, limit: Option<u64>) -> bool {
         !self.stopping
             && !self.write_broken
@@ -397,6 +416,7 @@ fn start_worker(interp: &mut Interp, sh: &Shared) -> Res<Worker> {
         wbuf: Vec::new(),
         wpos: 0,
         inflight: VecDeque::new(),
+        front_since: Instant::now(),
         sent: 0,
         known: HashSet::new(),
         stopping: false,
@@ -415,7 +435,10 @@ impl State {
             // Until a task has been timed, one at a time: a long first task
             // must not hold others back.
             None => 1,
-            Some(t) => ((QUEUE_BUDGET_US / t.max(1.0)) as usize).clamp(1, MAX_DEPTH),
+            Some(t) if t >= LONG_JOB_US => 1,
+            // One queued behind the running one at least, so a worker never
+            // waits for the parent between jobs.
+            Some(t) => ((QUEUE_BUDGET_US / t.max(1.0)) as usize).clamp(2, MAX_DEPTH),
         }
     }
 
@@ -522,17 +545,25 @@ impl State {
         }
     }
 
-    /// Hands pending jobs to workers with room, least busy first; when the
-    /// pool is closed and all work is done, tells the workers to stop.
+    /// Hands pending jobs to workers with room, each to the one that will be
+    /// free soonest (by its queued work, counting what its running job has
+    /// done already); when the pool is closed and all work is done, tells the
+    /// workers to stop.
     fn dispatch(&mut self, interp: &Interp, sh: &Shared) {
         let depth = self.depth();
+        let now = Instant::now();
         while !self.pending.is_empty() {
+            let mean = self.ewma_us;
             let Some(wi) = self
                 .workers
                 .iter()
                 .enumerate()
                 .filter(|(_, w)| w.accepting(sh.maxtasks) && w.inflight.len() < depth)
-                .min_by_key(|(_, w)| w.inflight.len())
+                .min_by(|(_, a), (_, b)| {
+                    a.backlog(mean, now)
+                        .total_cmp(&b.backlog(mean, now))
+                        .then(a.inflight.len().cmp(&b.inflight.len()))
+                })
                 .map(|(i, _)| i)
             else {
                 break;
@@ -578,6 +609,9 @@ impl State {
             }
             chan::end_frame(&mut w.wbuf, s);
             w.sent += 1;
+            if w.inflight.is_empty() {
+                w.front_since = now;
+            }
             w.inflight.push_back(job);
         }
         if self.phase == Phase::Closed && self.unfinished == 0 {
@@ -683,6 +717,7 @@ impl State {
                         corrupt = true;
                         break;
                     };
+                    w.front_since = Instant::now();
                     let (outcomes, us) = decode_result(interp, body, job.n);
                     done.push((job, outcomes, us));
                     pos += e;
