@@ -40,6 +40,8 @@ pub fn layout(src: u32, text: &str) -> Result<String, SyntaxError> {
     let bytes = text.as_bytes();
     let mut out = bytes.to_vec();
     let mut stack: Vec<Open> = Vec::new();
+    // Where each open bracket of `stack` is, for "not closed" errors.
+    let mut opened_at: Vec<usize> = Vec::new();
     // Open strings: each entry is the stack depth at which the string opened.
     let mut i = 0;
     let mut prev = Prev::ExprStart;
@@ -69,6 +71,7 @@ pub fn layout(src: u32, text: &str) -> Result<String, SyntaxError> {
                         return Err(too_deep(i));
                     }
                     stack.push(Open::Interp);
+                    opened_at.push(i);
                     in_string = false;
                     prev = Prev::ExprStart;
                     i += 1;
@@ -131,11 +134,13 @@ pub fn layout(src: u32, text: &str) -> Result<String, SyntaxError> {
                     _ => Open::Map,
                 };
                 stack.push(open);
+                opened_at.push(i);
                 prev = Prev::ExprStart;
                 i += 1;
             }
             b')' | b']' | b'}' => {
                 let top = stack.pop();
+                opened_at.pop();
                 if top == Some(Open::Interp) && c == b'}' {
                     in_string = true;
                 } else {
@@ -184,11 +189,17 @@ pub fn layout(src: u32, text: &str) -> Result<String, SyntaxError> {
         ),
         incomplete: false,
     })?;
-    if let Some(open) = stack.last() {
-        let _ = open;
+    if let (Some(open), Some(&at)) = (stack.last(), opened_at.last()) {
+        let (bracket, close) = match open {
+            Open::Paren => ("(", ")"),
+            Open::Bracket => ("[", "]"),
+            Open::Map | Open::Block | Open::Interp => ("{", "}"),
+        };
         return Err(SyntaxError {
-            message: "unexpected end of input: a bracket is not closed".into(),
-            span: Span::new(src, text.len(), text.len()),
+            message: format!(
+                "`{bracket}` is not closed (expected `{close}` before the end of input)"
+            ),
+            span: Span::new(src, at, at + 1),
             incomplete: true,
         });
     }

@@ -9,6 +9,7 @@ use super::span::Span;
 use pest::iterators::{Pair, Pairs};
 use pest::pratt_parser::{Assoc, Op, PrattParser};
 use pest::Parser as _;
+use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::OnceLock;
 
@@ -30,7 +31,10 @@ pub fn parse_program(src: u32, text: &str) -> PResult<Program> {
         let laid = layout(src, text)?;
         let mut pairs = Grammar::parse(Rule::program, &laid).map_err(|e| convert(src, &laid, e))?;
         let program = pairs.next().expect("program rule");
-        let b = Builder { src };
+        let b = Builder {
+            src,
+            scope: Cell::new(Scope::default()),
+        };
         let mut stmts = Vec::new();
         for p in program.into_inner() {
             if p.as_rule() != Rule::EOI {
@@ -221,6 +225,16 @@ fn pratt() -> &'static PrattParser<Rule> {
 
 struct Builder {
     src: u32,
+    /// Where the statement being built sits: inside how many loops of the
+    /// innermost function, and whether inside a function at all. `return`,
+    /// `break` and `continue` are checked against it.
+    scope: Cell<Scope>,
+}
+
+#[derive(Clone, Copy, Default)]
+struct Scope {
+    loops: u32,
+    in_fn: bool,
 }
 
 fn unresolved(name: &str, span: Span) -> Var {
@@ -243,6 +257,30 @@ impl Builder {
             span: self.span(p),
             incomplete: false,
         })
+    }
+
+    /// Builds `f` in a new function body (a `fn` or a spawned block): `return`
+    /// is allowed there, and loops outside it are out of reach.
+    fn in_function<T>(&self, f: impl FnOnce() -> PResult<T>) -> PResult<T> {
+        let outer = self.scope.replace(Scope {
+            loops: 0,
+            in_fn: true,
+        });
+        let r = f();
+        self.scope.set(outer);
+        r
+    }
+
+    /// Builds a loop body.
+    fn in_loop<T>(&self, f: impl FnOnce() -> PResult<T>) -> PResult<T> {
+        let outer = self.scope.get();
+        self.scope.set(Scope {
+            loops: outer.loops + 1,
+            ..outer
+        });
+        let r = f();
+        self.scope.set(outer);
+        r
     }
 
     fn var(&self, p: Pair<Rule>) -> Var {
@@ -299,14 +337,16 @@ impl Builder {
             Rule::while_stmt => {
                 it.next();
                 let cond = self.expr(it.next().expect("cond"))?;
-                Stmt::While(cond, self.block(it.next().expect("body"))?)
+                let body = self.in_loop(|| self.block(it.next().expect("body")))?;
+                Stmt::While(cond, body)
             }
             Rule::for_stmt => {
                 it.next();
                 let target = self.target(it.next().expect("target"))?;
                 it.next(); // in
                 let iter = self.expr(it.next().expect("iter"))?;
-                Stmt::For(target, iter, self.block(it.next().expect("body"))?, span)
+                let body = self.in_loop(|| self.block(it.next().expect("body")))?;
+                Stmt::For(target, iter, body, span)
             }
             Rule::try_stmt => {
                 it.next();
@@ -353,8 +393,27 @@ impl Builder {
                 Stmt::With(subject, name, self.block(next)?, span)
             }
             Rule::return_stmt => {
+                if !self.scope.get().in_fn {
+                    return Err(SyntaxError {
+                        message: "`return` outside a function".into(),
+                        span,
+                        incomplete: false,
+                    });
+                }
                 it.next();
                 Stmt::Return(it.next().map(|e| self.expr(e)).transpose()?, span)
+            }
+            Rule::break_stmt | Rule::continue_stmt if self.scope.get().loops == 0 => {
+                let kw = if rule == Rule::break_stmt {
+                    "break"
+                } else {
+                    "continue"
+                };
+                return Err(SyntaxError {
+                    message: format!("`{kw}` outside a loop"),
+                    span,
+                    incomplete: false,
+                });
             }
             Rule::break_stmt => Stmt::Break(span),
             Rule::continue_stmt => Stmt::Continue(span),
@@ -430,7 +489,7 @@ impl Builder {
             }
             params.push(Param { var, default });
         }
-        let body = self.block(it.next().expect("body"))?;
+        let body = self.in_function(|| self.block(it.next().expect("body")))?;
         Ok(Rc::new(FnDef {
             name,
             params,
@@ -619,7 +678,7 @@ impl Builder {
                 let daemon = it.next().expect("kw").as_rule() == Rule::kw_daemon;
                 let body = it.next().expect("spawn body");
                 let body = if body.as_rule() == Rule::block {
-                    SpawnBody::Block(self.block(body)?)
+                    SpawnBody::Block(self.in_function(|| self.block(body))?)
                 } else {
                     let bp = body.clone();
                     match self.postfix_expr(body)? {
