@@ -22,12 +22,21 @@ pub fn render(kind: &str, message: &str, span: Option<Span>, color: bool) -> Str
     let mut done = false;
     if let Some(sp) = span {
         if let Some(src) = span::source(sp.src) {
-            let file = SimpleFile::new(src.name.as_str(), src.text.as_str());
             let len = src.text.len();
             let start = span::floor_char_boundary(&src.text, (sp.start as usize).min(len));
+            let windowed = window(&src.text, start);
+            let (text, start, location) = match &windowed {
+                Some((text, at, line, col)) => (
+                    text.as_str(),
+                    *at,
+                    Some(format!("{}:{line}:{col}", src.name)),
+                ),
+                None => (src.text.as_str(), start, None),
+            };
+            let file = SimpleFile::new(src.name.as_str(), text);
             // A caret under the first character of the span (the operator, the
             // call, the name), as the SPEC's example shows.
-            let end = src.text[start..].chars().next().map_or(start, |c| {
+            let end = text[start..].chars().next().map_or(start, |c| {
                 if c == '\n' {
                     start
                 } else {
@@ -50,6 +59,9 @@ pub fn render(kind: &str, message: &str, span: Option<Span>, color: bool) -> Str
                 term::emit(&mut w, &config, &file, &diag)
             };
             done = r.is_ok();
+            if let (true, Some(location)) = (done, location) {
+                buf = relocate(&buf, &location);
+            }
         }
     }
     if !done {
@@ -57,6 +69,56 @@ pub fn render(kind: &str, message: &str, span: Option<Span>, color: bool) -> Str
         let _ = writeln!(buf, "error[{kind}]: {message}");
     }
     tidy(&String::from_utf8_lossy(&buf))
+}
+
+/// Source lines longer than this are shown as a window around the caret.
+const MAX_LINE: usize = 160;
+const CONTEXT: usize = 60;
+
+/// When the line holding `at` is too long to show, a stand-in source: blank
+/// lines up to it, then `...` and the characters around `at`, then `...`.
+/// Returns it with the caret's offset in it and the true line and column.
+fn window(text: &str, at: usize) -> Option<(String, usize, usize, usize)> {
+    let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[at..].find('\n').map_or(text.len(), |i| at + i);
+    let line = &text[line_start..line_end];
+    if line.len() <= MAX_LINE || line.chars().count() <= MAX_LINE {
+        return None;
+    }
+    let (line_no, col) = span::line_col(text, at);
+    let before: Vec<char> = text[line_start..at].chars().collect();
+    let after: Vec<char> = text[at..line_end].chars().collect();
+    let from = before.len().saturating_sub(CONTEXT);
+    let to = after.len().min(CONTEXT);
+    let mut out = "\n".repeat(line_no - 1);
+    if from > 0 {
+        out.push_str("...");
+    }
+    out.extend(&before[from..]);
+    let caret = out.len();
+    out.extend(&after[..to]);
+    if to < after.len() {
+        out.push_str("...");
+    }
+    Some((out, caret, line_no, col))
+}
+
+/// Puts the true `file:line:col` back on the ` --> ` line of a diagnostic
+/// rendered from a windowed source.
+fn relocate(rendered: &[u8], location: &str) -> Vec<u8> {
+    let text = String::from_utf8_lossy(rendered);
+    let mut out = String::with_capacity(text.len());
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        match line.find("--> ") {
+            Some(p) if i == 1 => {
+                out.push_str(&line[..p + 4]);
+                out.push_str(location);
+                out.push('\n');
+            }
+            _ => out.push_str(line),
+        }
+    }
+    out.into_bytes()
 }
 
 /// codespan-reporting indents the ` --> ` line one column deeper than rustc and
