@@ -225,11 +225,8 @@ pub fn contains(interp: &mut Interp, container: &Value, item: &Value) -> Res<boo
             Err(_) => Ok(false),
         },
         Value::Range(r) => Ok(match item {
-            Value::Int(i) => {
-                let len = r.len() as i64;
-                let off = i - r.start;
-                len > 0 && off % r.step == 0 && (0..len).contains(&(off / r.step))
-            }
+            Value::Int(i) => r.contains(*i),
+            Value::Float(f) => f.fract() == 0.0 && f.abs() < 9.2e18 && r.contains(*f as i64),
             _ => false,
         }),
         Value::Object(o) => Rc::clone(o).contains(interp, item),
@@ -239,8 +236,10 @@ pub fn contains(interp: &mut Interp, container: &Value, item: &Value) -> Res<boo
 
 /// Resolves a possibly negative index against a length.
 pub fn index_of(i: i64, len: usize) -> Option<usize> {
-    let i = if i < 0 { i + len as i64 } else { i };
-    (0..len as i64).contains(&i).then_some(i as usize)
+    // i128: a range can be longer than i64::MAX.
+    let (i, len) = (i as i128, len as i128);
+    let i = if i < 0 { i + len } else { i };
+    (0..len).contains(&i).then_some(i as usize)
 }
 
 /// Clamps slice bounds as Python does.

@@ -42,17 +42,30 @@ pub struct RangeVal {
 
 impl RangeVal {
     pub fn len(&self) -> usize {
-        let RangeVal { start, stop, step } = *self;
+        // In i128 throughout: `-step` of the most negative step, and the
+        // distance between far-apart bounds, do not fit in an i64.
+        let (start, stop, step) = (self.start as i128, self.stop as i128, self.step as i128);
         let n = if step > 0 {
-            (stop as i128 - start as i128 + step as i128 - 1) / step as i128
+            (stop - start + step - 1) / step
         } else {
-            (start as i128 - stop as i128 - step as i128 - 1) / (-step as i128)
+            (start - stop - step - 1) / -step
         };
         n.max(0) as usize
     }
 
+    /// The `i`th item; `i < len()`. Worked out in i128 because `step * i` can
+    /// leave the i64 range on the way even when the item is inside it.
     pub fn get(&self, i: usize) -> i64 {
-        self.start + self.step * i as i64
+        (self.start as i128 + self.step as i128 * i as i128) as i64
+    }
+
+    pub fn contains(&self, v: i64) -> bool {
+        let off = v as i128 - self.start as i128;
+        let step = self.step as i128;
+        off % step == 0 && {
+            let k = off / step;
+            k >= 0 && k < self.len() as i128
+        }
     }
 }
 

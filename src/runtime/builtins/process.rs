@@ -27,7 +27,10 @@ pub static BUILTINS: &[Builtin] = &[
 /// code it returns (after flushing its own output). The parent's buffered output
 /// is flushed first so nothing is printed twice. Used by spawn/daemon and the
 /// pool's workers.
-pub fn fork_child(interp: &mut Interp, body: impl FnOnce(&mut Interp) -> i32) -> Res<crate::os::process::Pid> {
+pub fn fork_child(
+    interp: &mut Interp,
+    body: impl FnOnce(&mut Interp) -> i32,
+) -> Res<crate::os::process::Pid> {
     interp.out.flush()?;
     match crate::os::process::fork_with(|| {
         interp.out.discard();
