@@ -126,12 +126,18 @@ fn relocate(rendered: &[u8], location: &str) -> Vec<u8> {
 fn tidy(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for (i, line) in text.lines().enumerate() {
-        let line = if i == 1 && line.trim_start().starts_with("-->") {
-            line.strip_prefix(' ').unwrap_or(line)
-        } else {
-            line
-        };
-        out.push_str(line.trim_end());
+        // The arrow may follow colour escapes: drop the first space before it.
+        let space = line
+            .find("-->")
+            .filter(|_| i == 1)
+            .and_then(|arrow| line[..arrow].find(' '));
+        match space {
+            Some(p) => {
+                out.push_str(&line[..p]);
+                out.push_str(line[p + 1..].trim_end());
+            }
+            None => out.push_str(line.trim_end()),
+        }
         out.push('\n');
     }
     while out.ends_with("\n\n") {
@@ -146,4 +152,50 @@ pub fn emit(kind: &str, message: &str, span: Option<Span>) {
         && std::env::var_os("NO_COLOR").is_none();
     let text = render(kind, message, span, color);
     let _ = std::io::stderr().write_all(text.as_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strip_ansi(s: &str) -> String {
+        let mut out = String::new();
+        let mut chars = s.chars();
+        while let Some(c) = chars.next() {
+            if c == '\x1b' {
+                for c in chars.by_ref() {
+                    if c == 'm' {
+                        break;
+                    }
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn colour_changes_nothing_but_colour() {
+        let text = "let x = 1\nlet y = 1 + \"a\"\n";
+        let src = span::add_source("bad.proc", text);
+        let at = text.find('+').unwrap();
+        let sp = Some(Span::new(src, at, at + 1));
+        let plain = render("TypeError", "cannot add int and str", sp, false);
+        let coloured = render("TypeError", "cannot add int and str", sp, true);
+        assert_ne!(plain, coloured);
+        assert_eq!(strip_ansi(&coloured), plain);
+        assert!(plain.contains("\n --> bad.proc:2:11\n"), "{plain}");
+    }
+
+    #[test]
+    fn long_lines_are_windowed_with_the_true_column() {
+        let line = format!("let s = \"{}\" + 1", "é".repeat(5000));
+        let src = span::add_source("long.proc", line.as_str());
+        let at = line.find('+').unwrap();
+        let text = render("TypeError", "m", Some(Span::new(src, at, at + 1)), false);
+        assert!(text.contains(" --> long.proc:1:5012\n"), "{text}");
+        assert!(text.lines().all(|l| l.chars().count() < 200), "{text}");
+        assert!(text.contains("...ééé"), "{text}");
+    }
 }
