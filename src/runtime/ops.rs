@@ -26,10 +26,6 @@ fn type_err<T>(op: BinOp, a: &Value, b: &Value) -> Res<T> {
         BinOp::Div | BinOp::FloorDiv | BinOp::Rem => {
             fail("TypeError", format!("cannot {verb} {x} by {y}"))
         }
-        BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => fail(
-            "TypeError",
-            format!("cannot compare {x} and {y} with `{}`", op.symbol()),
-        ),
         _ => fail("TypeError", format!("cannot {verb} {x} and {y}")),
     }
 }
@@ -86,15 +82,7 @@ pub fn binary(interp: &mut Interp, op: BinOp, a: &Value, b: &Value) -> Res<Value
         BinOp::Ne => Ok(Bool(!equals(a, b))),
         BinOp::In => Ok(Bool(contains(interp, b, a)?)),
         BinOp::NotIn => Ok(Bool(!contains(interp, b, a)?)),
-        BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => {
-            let ord = compare(a, b).map_or_else(|| type_err(op, a, b), Ok)?;
-            Ok(Bool(match op {
-                BinOp::Lt => ord == Ordering::Less,
-                BinOp::Le => ord != Ordering::Greater,
-                BinOp::Gt => ord == Ordering::Greater,
-                _ => ord != Ordering::Less,
-            }))
-        }
+        BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => Ok(Bool(comparison(op, a, b)?)),
         _ => arith(op, a, b),
     }
 }
@@ -185,26 +173,74 @@ fn arith(op: BinOp, a: &Value, b: &Value) -> Res<Value> {
 /// Ordering for `<` and `sorted`: numbers with numbers, strings with strings,
 /// lists element-wise. None when the types do not compare.
 pub fn compare(a: &Value, b: &Value) -> Option<Ordering> {
+    order(a, b).ok()
+}
+
+/// Why two values do not order.
+enum Unordered {
+    /// The innermost pair that does not compare (a nan among them, maybe).
+    Types(&'static str, &'static str),
+    TooDeep,
+}
+
+fn order(a: &Value, b: &Value) -> Result<Ordering, Unordered> {
     use Value::*;
+    let unordered = || Unordered::Types(a.type_name(), b.type_name());
     match (a, b) {
-        (Int(x), Int(y)) => Some(x.cmp(y)),
-        (Float(x), Float(y)) => x.partial_cmp(y),
-        (Int(x), Float(y)) => (*x as f64).partial_cmp(y),
-        (Float(x), Int(y)) => x.partial_cmp(&(*y as f64)),
-        (Str(x), Str(y)) => Some(x.cmp(y)),
-        (Bool(x), Bool(y)) => Some(x.cmp(y)),
+        (Int(x), Int(y)) => Ok(x.cmp(y)),
+        (Float(x), Float(y)) => x.partial_cmp(y).ok_or_else(unordered),
+        (Int(x), Float(y)) => (*x as f64).partial_cmp(y).ok_or_else(unordered),
+        (Float(x), Int(y)) => x.partial_cmp(&(*y as f64)).ok_or_else(unordered),
+        (Str(x), Str(y)) => Ok(x.cmp(y)),
+        (Bool(x), Bool(y)) => Ok(x.cmp(y)),
         (List(x), List(y)) => {
             let (x, y) = (x.borrow(), y.borrow());
-            for (p, q) in x.iter().zip(y.iter()) {
-                match compare(p, q)? {
-                    Ordering::Equal => continue,
-                    o => return Some(o),
+            super::value::nested(|| {
+                for (p, q) in x.iter().zip(y.iter()) {
+                    match order(p, q)? {
+                        Ordering::Equal => continue,
+                        o => return Ok(o),
+                    }
                 }
-            }
-            Some(x.len().cmp(&y.len()))
+                Ok(x.len().cmp(&y.len()))
+            })
+            .unwrap_or(Err(Unordered::TooDeep))
         }
-        _ => None,
+        _ => Err(unordered()),
     }
+}
+
+/// `<`, `<=`, `>`, `>=`. A nan compares false with everything, as in Python.
+fn comparison(op: BinOp, a: &Value, b: &Value) -> Res<bool> {
+    let is_nan = |v: &Value| matches!(v, Value::Float(f) if f.is_nan());
+    let is_number = |v: &Value| matches!(v, Value::Int(_) | Value::Float(_));
+    if (is_nan(a) || is_nan(b)) && is_number(a) && is_number(b) {
+        return Ok(false);
+    }
+    let ord = match order(a, b) {
+        Ok(o) => o,
+        Err(why) => {
+            let (x, y) = (a.type_name(), b.type_name());
+            let sym = op.symbol();
+            let detail = match why {
+                Unordered::Types(p, q) if (p, q) != (x, y) => {
+                    format!(" (their items {p} and {q} do not order)")
+                }
+                Unordered::TooDeep => " (nested too deeply)".to_string(),
+                Unordered::Types(..) => String::new(),
+            };
+            return fail(
+                "TypeError",
+                format!("cannot compare {x} and {y} with `{sym}`{detail}"),
+            );
+        }
+    };
+    Ok(match op {
+        BinOp::Lt => ord == Ordering::Less,
+        BinOp::Le => ord != Ordering::Greater,
+        BinOp::Gt => ord == Ordering::Greater,
+        _ => ord != Ordering::Less,
+    })
 }
 
 pub fn contains(interp: &mut Interp, container: &Value, item: &Value) -> Res<bool> {

@@ -17,9 +17,12 @@ use std::sync::OnceLock;
 #[grammar = "../grammar/proc.pest"]
 struct Grammar;
 
-/// The longest chain of binary operators (or prefix operators) in one expression.
-/// Longer chains would nest the tree deeper than the evaluator should recurse.
-const MAX_CHAIN: usize = 2_000;
+/// How deeply operators (binary, prefix, and postfix calls, indexes and fields)
+/// may nest, counted along every path from the outermost expression, through
+/// brackets and function literals, to the innermost: a bound on how deeply the
+/// resolver, the evaluator and the tree's drop recurse, so they cannot overflow
+/// the stack whatever the input.
+pub const MAX_EXPR_DEPTH: usize = 2_000;
 
 type PResult<T> = Result<T, SyntaxError>;
 
@@ -34,6 +37,7 @@ pub fn parse_program(src: u32, text: &str) -> PResult<Program> {
         let b = Builder {
             src,
             scope: Cell::new(Scope::default()),
+            depth: Cell::new(0),
         };
         let mut stmts = Vec::new();
         for p in program.into_inner() {
@@ -229,6 +233,8 @@ struct Builder {
     /// innermost function, and whether inside a function at all. `return`,
     /// `break` and `continue` are checked against it.
     scope: Cell<Scope>,
+    /// Operators enclosing the expression being built (see MAX_EXPR_DEPTH).
+    depth: Cell<usize>,
 }
 
 #[derive(Clone, Copy, Default)]
@@ -503,13 +509,30 @@ impl Builder {
 
     fn expr(&self, p: Pair<Rule>) -> PResult<Expr> {
         let pairs = p.into_inner();
-        if pairs.len() > MAX_CHAIN {
-            let first = pairs.peek().expect("non-empty expr");
+        let first = pairs.peek().expect("non-empty expr");
+        let ops = pairs
+            .clone()
+            .filter(|p| p.as_rule() != Rule::postfix_expr)
+            .count();
+        self.deeper(ops + 1, &first, || self.pratt_expr(pairs))
+    }
+
+    /// Runs `f` one level `n` operators deeper, or fails if that is too deep.
+    fn deeper<T>(&self, n: usize, at: &Pair<Rule>, f: impl FnOnce() -> PResult<T>) -> PResult<T> {
+        let outer = self.depth.get();
+        if outer + n > MAX_EXPR_DEPTH {
             return self.err(
-                &first,
-                "expression too long (too many operators in one chain)",
+                at,
+                format!("expression nested too deeply (more than {MAX_EXPR_DEPTH} operators deep)"),
             );
         }
+        self.depth.set(outer + n);
+        let r = f();
+        self.depth.set(outer);
+        r
+    }
+
+    fn pratt_expr(&self, pairs: Pairs<Rule>) -> PResult<Expr> {
         pratt()
             .map_primary(|p| self.postfix_expr(p))
             .map_prefix(|op, rhs| {
@@ -575,6 +598,15 @@ impl Builder {
     }
 
     fn postfix_expr(&self, p: Pair<Rule>) -> PResult<Expr> {
+        let ops = p.clone().into_inner().count() - 1;
+        if ops == 0 {
+            return self.postfix_chain(p);
+        }
+        let at = p.clone();
+        self.deeper(ops, &at, || self.postfix_chain(p))
+    }
+
+    fn postfix_chain(&self, p: Pair<Rule>) -> PResult<Expr> {
         let start = p.as_span().start();
         let mut it = p.into_inner().peekable();
         let mut e = self.primary(it.next().expect("primary"))?;

@@ -6,6 +6,9 @@ use crate::runtime::value::{plural, Args, Closure, Frame, Value};
 use crate::runtime::{Interp, MAX_DEPTH};
 use std::rc::Rc;
 
+/// Stack that must be left when a user function starts running.
+const RED_ZONE: usize = 4 * 1024 * 1024;
+
 impl Interp {
     /// Calls any callable value with already-evaluated arguments.
     pub fn call(&mut self, f: &Value, args: Args) -> Res<Value> {
@@ -32,7 +35,11 @@ impl Interp {
         let frame = bind_frame(self, c, args)?;
         self.depth += 1;
         // Deep recursion grows the stack on the heap instead of overflowing it.
-        let r = stacker::maybe_grow(128 * 1024, 4 * 1024 * 1024, || {
+        // The red zone covers the deepest a function body can recurse without
+        // another call: expressions are at most MAX_EXPR_DEPTH operators deep
+        // (a few hundred bytes of stack each) and blocks at most layout's
+        // MAX_DEPTH brackets.
+        let r = stacker::maybe_grow(RED_ZONE, 4 * RED_ZONE, || {
             self.exec_block(&c.def.body, &Some(frame))
         });
         self.depth -= 1;
@@ -88,17 +95,15 @@ pub fn bind_frame(interp: &mut Interp, c: &Rc<Closure>, args: Args) -> Res<Rc<Fr
             }
         }
     }
-    let env = Some(frame);
+    // Defaults are evaluated in the new frame.
+    let env = Some(frame.clone());
     for (i, p) in def.params.iter().enumerate() {
-        let missing = matches!(
-            env.as_ref().expect("frame").slots.borrow()[i],
-            Value::Undefined
-        );
+        let missing = matches!(frame.slots.borrow()[i], Value::Undefined);
         if missing {
             match &p.default {
                 Some(d) => {
                     let v = interp.eval(d, &env)?;
-                    env.as_ref().expect("frame").slots.borrow_mut()[i] = v;
+                    frame.slots.borrow_mut()[i] = v;
                 }
                 None => {
                     return fail(
@@ -109,5 +114,5 @@ pub fn bind_frame(interp: &mut Interp, c: &Rc<Closure>, args: Args) -> Res<Rc<Fr
             }
         }
     }
-    Ok(env.expect("frame"))
+    Ok(frame)
 }
