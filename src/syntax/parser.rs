@@ -32,7 +32,18 @@ pub fn parse_program(src: u32, text: &str) -> PResult<Program> {
     // stack, so that the depth limit, not the stack, decides.
     stacker::grow(64 * 1024 * 1024, || {
         let laid = layout(src, text)?;
-        let mut pairs = Grammar::parse(Rule::program, &laid).map_err(|e| convert(src, &laid, e))?;
+        let mut pairs = match Grammar::parse(Rule::program, &laid) {
+            Ok(pairs) => pairs,
+            Err(e) => {
+                // Parse again, recording what was tried where it failed: that
+                // names the punctuation that would have fitted (`,` or `)`),
+                // which the rule names alone do not. Only errors pay for it.
+                pest::set_error_detail(true);
+                let detailed = Grammar::parse(Rule::program, &laid).err();
+                pest::set_error_detail(false);
+                return Err(convert(src, &laid, detailed.unwrap_or(e)));
+            }
+        };
         let program = pairs.next().expect("program rule");
         let b = Builder {
             src,
@@ -53,31 +64,67 @@ pub fn parse_program(src: u32, text: &str) -> PResult<Program> {
 }
 
 fn convert(src: u32, text: &str, e: pest::error::Error<Rule>) -> SyntaxError {
-    let pos = match e.location {
+    let mut pos = match e.location {
         pest::error::InputLocation::Pos(p) => p,
         pest::error::InputLocation::Span((s, _)) => s,
     };
-    let e = e.renamed_rules(|r| rule_name(*r).to_string());
-    let message = match &e.variant {
-        pest::error::ErrorVariant::ParsingError { positives, .. } => {
-            let mut names: Vec<&str> = Vec::new();
-            for p in positives {
-                let n = rule_name(*p);
-                if !names.contains(&n) {
-                    names.push(n);
-                }
+    let mut expected: Vec<&str> = Vec::new();
+    let mut operator = false;
+    let mut positives: &[Rule] = &[];
+    if let pest::error::ErrorVariant::ParsingError { positives: p, .. } = &e.variant {
+        positives = p;
+    }
+    let attempts = e.parse_attempts();
+    // A rule can fail where it started although its parts got further (a
+    // parameter list): then where they stopped says more, if what would have
+    // fitted there is punctuation.
+    let further = attempts
+        .as_ref()
+        .filter(|a| a.max_position > pos)
+        .filter(|a| a.expected_tokens().iter().any(|t| punctuation(t).is_some()));
+    if let Some(a) = further {
+        pos = a.max_position;
+    } else {
+        let wants_expr = positives
+            .iter()
+            .any(|r| matches!(r, Rule::expr | Rule::postfix_expr | Rule::primary));
+        for r in positives {
+            // `-` and `not` start an expression; a name is one.
+            if wants_expr && matches!(r, Rule::neg | Rule::kw_not | Rule::prefix | Rule::ident) {
+                continue;
             }
-            let found = found_at(text, pos);
-            match names.len() {
-                0 => format!("unexpected {found}"),
-                1 => format!("expected {}, found {found}", names[0]),
-                _ => {
-                    let last = names.pop().unwrap_or_default();
-                    format!("expected {} or {last}, found {found}", names.join(", "))
+            if is_operator(*r) {
+                operator = true;
+                continue;
+            }
+            let n = rule_name(*r);
+            if !expected.contains(&n) {
+                expected.push(n);
+            }
+        }
+    }
+    // Punctuation that would have fitted (the grammar's literals have no rule).
+    if let Some(a) = &attempts {
+        if a.max_position == pos {
+            for t in a.expected_tokens() {
+                let Some(lit) = punctuation(&t) else { continue };
+                if !expected.contains(&lit) {
+                    expected.push(lit);
                 }
             }
         }
-        pest::error::ErrorVariant::CustomError { message } => message.clone(),
+    }
+    if operator {
+        expected.push("an operator");
+    }
+    let found = found_at(text, pos);
+    let message = match expected.len() {
+        0 => format!("unexpected {found}"),
+        1 => format!("expected {}, found {found}", expected[0]),
+        _ => {
+            let last = expected.pop().unwrap_or_default();
+            format!("expected {} or {last}, found {found}", expected.join(", "))
+        }
     };
     let rest = &text[pos.min(text.len())..];
     SyntaxError {
@@ -89,6 +136,52 @@ fn convert(src: u32, text: &str, e: pest::error::Error<Rule>) -> SyntaxError {
         ),
         incomplete: rest.trim().is_empty(),
     }
+}
+
+/// The literal tokens an error names when they would have fitted.
+fn punctuation(t: &impl std::fmt::Display) -> Option<&'static str> {
+    Some(match t.to_string().as_str() {
+        "," => "`,`",
+        ")" => "`)`",
+        "]" => "`]`",
+        "}" => "`}`",
+        ":" => "`:`",
+        "=" => "`=`",
+        _ => return None,
+    })
+}
+
+/// Rules that continue an expression already there: binary operators and the
+/// postfix call, index and field. Errors list them as one "an operator".
+fn is_operator(r: Rule) -> bool {
+    matches!(
+        r,
+        Rule::infix
+            | Rule::or_op
+            | Rule::and_op
+            | Rule::not_in
+            | Rule::in_op
+            | Rule::eq
+            | Rule::ne
+            | Rule::le
+            | Rule::ge
+            | Rule::lt
+            | Rule::gt
+            | Rule::add
+            | Rule::sub
+            | Rule::floordiv
+            | Rule::mul
+            | Rule::div
+            | Rule::rem
+            | Rule::postfix
+            | Rule::call_args
+            | Rule::index
+            | Rule::field
+            | Rule::kw_in
+            | Rule::kw_and
+            | Rule::kw_or
+            | Rule::kw_not
+    )
 }
 
 fn found_at(text: &str, pos: usize) -> String {
@@ -112,7 +205,7 @@ fn found_at(text: &str, pos: usize) -> String {
 fn rule_name(r: Rule) -> &'static str {
     match r {
         Rule::WHITESPACE | Rule::nl | Rule::sep => "end of line",
-        Rule::EOI => "end of input",
+        Rule::EOI => "end of line",
         Rule::program | Rule::stmts | Rule::stmt | Rule::simple_stmt => "statement",
         Rule::block => "block `{ ... }`",
         Rule::let_stmt => "`let`",
