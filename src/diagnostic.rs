@@ -108,11 +108,20 @@ fn window(text: &str, at: usize) -> Option<(String, usize, usize, usize)> {
 fn relocate(rendered: &[u8], location: &str) -> Vec<u8> {
     let text = String::from_utf8_lossy(rendered);
     let mut out = String::with_capacity(text.len());
-    for (i, line) in text.split_inclusive('\n').enumerate() {
-        match line.find("--> ") {
-            Some(p) if i == 1 => {
-                out.push_str(&line[..p + 4]);
+    let mut done = false;
+    for line in text.split_inclusive('\n') {
+        // The location starts after the first space that follows the arrow.
+        let at = line
+            .find("-->")
+            .and_then(|p| line[p..].find(' ').map(|sp| p + sp + 1));
+        match at {
+            Some(at) if !done && is_arrow_line(line) => {
+                done = true;
+                out.push_str(&line[..at]);
                 out.push_str(location);
+                if line.contains('\x1b') {
+                    out.push_str("\x1b[0m");
+                }
                 out.push('\n');
             }
             _ => out.push_str(line),
@@ -125,12 +134,16 @@ fn relocate(rendered: &[u8], location: &str) -> Vec<u8> {
 /// the SPEC do, and ends with a blank line; keep the SPEC's shape.
 fn tidy(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    for (i, line) in text.lines().enumerate() {
-        // The arrow may follow colour escapes: drop the first space before it.
-        let space = line
-            .find("-->")
-            .filter(|_| i == 1)
-            .and_then(|arrow| line[..arrow].find(' '));
+    let mut arrow_seen = false;
+    for line in text.lines() {
+        // The arrow line (after the message, which may span lines) may start
+        // with colour escapes: drop the first space before the arrow.
+        let space = if !arrow_seen && is_arrow_line(line) {
+            arrow_seen = true;
+            line.find("-->").and_then(|arrow| line[..arrow].find(' '))
+        } else {
+            None
+        };
         match space {
             Some(p) => {
                 out.push_str(&line[..p]);
@@ -144,6 +157,18 @@ fn tidy(text: &str) -> String {
         out.pop();
     }
     out
+}
+
+/// ` --> file:line:col`, possibly with colour escapes.
+fn is_arrow_line(line: &str) -> bool {
+    let mut plain = String::with_capacity(line.len());
+    let mut rest = line;
+    while let Some(esc) = rest.find('\x1b') {
+        plain.push_str(&rest[..esc]);
+        rest = rest[esc..].find('m').map_or("", |m| &rest[esc + m + 1..]);
+    }
+    plain.push_str(rest);
+    plain.trim_start().starts_with("--> ")
 }
 
 /// Writes a rendered diagnostic to stderr in one piece.
@@ -186,6 +211,16 @@ mod tests {
         assert_ne!(plain, coloured);
         assert_eq!(strip_ansi(&coloured), plain);
         assert!(plain.contains("\n --> bad.proc:2:11\n"), "{plain}");
+    }
+
+    #[test]
+    fn a_message_of_several_lines_keeps_the_arrow_in_place() {
+        let src = span::add_source("m.proc", "throw x\n");
+        let text = render("X", "line one\nline two", Some(Span::new(src, 0, 1)), false);
+        assert_eq!(
+            text,
+            "error[X]: line one\nline two\n --> m.proc:1:1\n  |\n1 | throw x\n  | ^\n"
+        );
     }
 
     #[test]

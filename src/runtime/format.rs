@@ -145,12 +145,14 @@ pub fn float_str(f: f64) -> String {
     s
 }
 
-/// A parsed format spec: `[[fill]align][sign][0][width][,|_][.precision][type]`.
+/// A parsed format spec: `[[fill]align][sign][#][0][width][,|_][.precision][type]`.
 #[derive(Default, Debug)]
 struct Spec {
     fill: char,
     align: Option<char>,
     sign: Option<char>,
+    /// `#`: `0x` / `0o` / `0b` before hex, octal and binary digits.
+    alternate: bool,
     zero: bool,
     width: usize,
     grouping: Option<char>,
@@ -176,6 +178,10 @@ fn parse_spec(spec: &str) -> Option<Spec> {
     }
     if i < cs.len() && matches!(cs[i], '+' | '-' | ' ') {
         s.sign = Some(cs[i]);
+        i += 1;
+    }
+    if i < cs.len() && cs[i] == '#' {
+        s.alternate = true;
         i += 1;
     }
     if i < cs.len() && cs[i] == '0' {
@@ -322,6 +328,12 @@ pub fn format_value(v: &Value, spec: &str) -> Res<String> {
             ),
         );
     }
+    if s.alternate && !matches!((v, s.ty), (Value::Int(_), Some('x' | 'X' | 'o' | 'b'))) {
+        return fail(
+            "ValueError",
+            format!("format spec `{spec}`: `#` needs an int and type x, X, o or b"),
+        );
+    }
     // The body (without sign) and whether it is numeric.
     let (negative, body, numeric) = match (v, s.ty) {
         // As in Python, a precision means nothing to an int.
@@ -368,6 +380,16 @@ pub fn format_value(v: &Value, spec: &str) -> Res<String> {
             _ => "",
         }
     };
+    // The `#` prefix goes with the sign, before any zero padding (`0x00ff`).
+    let prefix = match (s.alternate, s.ty) {
+        (true, Some('x')) => "0x",
+        (true, Some('X')) => "0X",
+        (true, Some('o')) => "0o",
+        (true, Some('b')) => "0b",
+        _ => "",
+    };
+    let sign = format!("{sign}{prefix}");
+    let sign = sign.as_str();
     let len = sign.chars().count() + body.chars().count();
     if len >= s.width {
         return Ok(format!("{sign}{body}"));
@@ -433,5 +455,9 @@ mod tests {
         assert_eq!(f(Value::Float(1.5), "+.2"), "+1.5");
         assert_eq!(f(Value::Int(42), ".2"), "ERR");
         assert_eq!(f(Value::Float(1.5), ".999999"), "ERR");
+        assert_eq!(f(Value::Int(255), "#x"), "0xff");
+        assert_eq!(f(Value::Int(-255), "#06X"), "-0X0FF");
+        assert_eq!(f(Value::Int(5), "#b"), "0b101");
+        assert_eq!(f(Value::Int(5), "#d"), "ERR");
     }
 }

@@ -870,6 +870,9 @@ impl Builder {
                         "}}" => lit.push('}'),
                         _ => match &s[1..] {
                             "n" => lit.push('\n'),
+                            // A backslash at the end of a line continues the
+                            // string on the next one, without the line break.
+                            "\n" => {}
                             "t" => lit.push('\t'),
                             "r" => lit.push('\r'),
                             "0" => lit.push('\0'),

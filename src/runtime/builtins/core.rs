@@ -706,7 +706,7 @@ fn abs(_: &mut Interp, args: Args) -> Res<Value> {
 fn round(_: &mut Interp, args: Args) -> Res<Value> {
     let [v, nd] = args.bind("round", ["x", "ndigits"], 1)?;
     let x = match v.unwrap_or_default() {
-        Value::Int(i) => return Ok(Value::Int(i)),
+        Value::Int(i) => return round_int(i, nd),
         Value::Float(f) => f,
         other => {
             return fail(
@@ -748,6 +748,38 @@ fn round(_: &mut Interp, args: Args) -> Res<Value> {
             format!("round(): ndigits must be int, not {}", other.type_name()),
         ),
     }
+}
+
+/// `round(n, ndigits)` of an int: unchanged unless ndigits is negative, then to
+/// a multiple of 10^-ndigits, a half to the even multiple (Python's rule).
+fn round_int(n: i64, nd: Option<Value>) -> Res<Value> {
+    let nd = match nd {
+        None | Some(Value::Nil) => return Ok(Value::Int(n)),
+        Some(Value::Int(d)) => d,
+        Some(other) => {
+            return fail(
+                "TypeError",
+                format!("round(): ndigits must be int, not {}", other.type_name()),
+            )
+        }
+    };
+    if nd >= 0 {
+        return Ok(Value::Int(n));
+    }
+    // 10^19 > i64::MAX: every int rounds to 0 from there on.
+    let Some(p) = 10i128.checked_pow(nd.unsigned_abs().min(20) as u32) else {
+        return Ok(Value::Int(0));
+    };
+    let x = n as i128;
+    let (q, r) = (x.div_euclid(p), x.rem_euclid(p));
+    let q = match (2 * r).cmp(&p) {
+        Ordering::Less => q,
+        Ordering::Greater => q + 1,
+        Ordering::Equal => q + (q & 1),
+    };
+    i64::try_from(q * p)
+        .map(Value::Int)
+        .or_else(|_| fail("ValueError", "integer overflow"))
 }
 
 fn time(_: &mut Interp, args: Args) -> Res<Value> {
