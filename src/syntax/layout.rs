@@ -97,13 +97,7 @@ pub fn layout(src: u32, text: &str) -> Result<String, SyntaxError> {
                 i += 1;
                 loop {
                     match bytes.get(i) {
-                        None => {
-                            return Err(SyntaxError {
-                                message: "unterminated string".into(),
-                                span: Span::new(src, start, start + 1),
-                                incomplete: true,
-                            })
-                        }
+                        None => return Err(unterminated(src, start, &stack, &opened_at)),
                         Some(b'\\') => i += 2,
                         Some(b'\'') => {
                             i += 1;
@@ -172,11 +166,7 @@ pub fn layout(src: u32, text: &str) -> Result<String, SyntaxError> {
         }
     }
     if in_string {
-        return Err(SyntaxError {
-            message: "unterminated string".into(),
-            span: Span::new(src, string_start, string_start + 1),
-            incomplete: true,
-        });
+        return Err(unterminated(src, string_start, &stack, &opened_at));
     }
     // An open bracket at the end: the grammar reports it, but the REPL must know
     // to ask for more.
@@ -204,6 +194,23 @@ pub fn layout(src: u32, text: &str) -> Result<String, SyntaxError> {
         });
     }
     Ok(text)
+}
+
+/// A string that runs to the end of the input. Inside an interpolation, the
+/// `{` that opened it is the likely mistake (`"{bad"` meant a literal brace).
+fn unterminated(src: u32, start: usize, stack: &[Open], opened_at: &[usize]) -> SyntaxError {
+    match stack.iter().rposition(|o| *o == Open::Interp) {
+        Some(k) => SyntaxError {
+            message: "`{` in a string starts an interpolation that is not closed (a literal brace is `{{` or `\\{`)".into(),
+            span: Span::new(src, opened_at[k], opened_at[k] + 1),
+            incomplete: true,
+        },
+        None => SyntaxError {
+            message: "unterminated string".into(),
+            span: Span::new(src, start, start + 1),
+            incomplete: true,
+        },
+    }
 }
 
 fn after_map_word(bytes: &[u8], word_start: usize, brace: usize) -> bool {
