@@ -104,6 +104,7 @@ pub fn quote_into(out: &mut String, s: &str) {
             '\n' => out.push_str("\\n"),
             '\t' => out.push_str("\\t"),
             '\r' => out.push_str("\\r"),
+            '\0' => out.push_str("\\0"),
             c if (c as u32) < 0x20 => {
                 let _ = write!(out, "\\u{{{:x}}}", c as u32);
             }

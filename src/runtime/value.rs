@@ -260,13 +260,13 @@ impl Args {
     ) -> Res<[Option<Value>; N]> {
         let mut out: [Option<Value>; N] = std::array::from_fn(|_| None);
         if self.pos.len() > N {
+            let takes = match N {
+                0 => "no arguments".to_string(),
+                n => format!("at most {n} argument{}", plural(n)),
+            };
             return Err(RtError::new(
                 "TypeError",
-                format!(
-                    "{func}() takes at most {N} argument{}, got {}",
-                    plural(N),
-                    self.pos.len()
-                ),
+                format!("{func}() takes {takes}, got {}", self.pos.len()),
             )
             .into());
         }

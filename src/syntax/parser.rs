@@ -196,6 +196,7 @@ fn found_at(text: &str, pos: usize) -> String {
                 .collect();
             format!("`{w}`")
         }
+        Some('"' | '\'') => "a string".into(),
         Some(c) => format!("`{c}`"),
     }
 }
@@ -704,6 +705,7 @@ impl Builder {
         let mut it = p.into_inner().peekable();
         let mut e = self.primary(it.next().expect("primary"))?;
         while let Some(post) = it.next() {
+            // A call points at the start of what is called.
             let span = Span::new(self.src, start, post.as_span().end());
             match post.as_rule() {
                 Rule::call_args => {
@@ -711,22 +713,22 @@ impl Builder {
                     e = Expr::Call(Box::new(e), args, span);
                 }
                 Rule::field => {
-                    let name: Sym = post
-                        .into_inner()
-                        .next()
-                        .expect("field name")
-                        .as_str()
-                        .into();
+                    // Errors point at the name after the dot.
+                    let name_pair = post.into_inner().next().expect("field name");
+                    let name_span = self.span(&name_pair);
+                    let name: Sym = name_pair.as_str().into();
                     if it.peek().map(|n| n.as_rule()) == Some(Rule::call_args) {
                         let call = it.next().expect("call args");
-                        let span = Span::new(self.src, start, call.as_span().end());
+                        let span = name_span.to(self.span(&call));
                         let args = self.args(call)?;
                         e = Expr::Method(Box::new(e), name, args, span);
                     } else {
-                        e = Expr::Field(Box::new(e), name, span);
+                        e = Expr::Field(Box::new(e), name, name_span);
                     }
                 }
                 Rule::index => {
+                    // Errors point at the `[`.
+                    let span = self.span(&post);
                     let mut lo = None;
                     let mut hi = None;
                     let mut colon = false;
