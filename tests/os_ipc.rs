@@ -438,6 +438,17 @@ fn pipe_closed() {
     assert!(e >= 100 * MS && e < 280 * MS, "EOF seen after {e:?}");
     wait_ok(pid);
 
+    // A non-blocking receive and a zero-timeout poll see EOF by themselves.
+    let (r, w) = pipe(false).unwrap();
+    w.close();
+    assert!(r.poll(Some(Duration::ZERO)).unwrap());
+    let (r2, w2) = pipe(false).unwrap();
+    w2.send(b"last").unwrap();
+    w2.close();
+    assert_eq!(r2.recv(false, None).unwrap(), b"last");
+    assert!(matches!(r2.recv(false, None), Err(IpcError::Closed)));
+    assert!(matches!(r.recv(false, None), Err(IpcError::Closed)));
+
     // While one copy of the peer is open (here, in a child), no Closed.
     let (r, w) = pipe(false).unwrap();
     let pid = fork(|| {
@@ -787,6 +798,61 @@ fn shm_dict_list() {
 }
 
 // ---------------------------------------------------------------------------
+// signals
+
+extern "C" fn on_usr1(_: libc::c_int) {}
+
+/// Blocking waits interrupted by a signal whose handler has no SA_RESTART (as
+/// the interpreter installs them) carry on and return the right result. (With
+/// `signal::pending()` true they would return `Interrupted`; the placeholder
+/// signal module never reports a pending signal.)
+fn blocking_waits_survive_eintr() {
+    let q = Queue::new(1).unwrap();
+    let (a, b) = pipe(true).unwrap();
+    let l = Lock::new().unwrap();
+    let e = Event::new().unwrap();
+    let s = Semaphore::new(0).unwrap();
+    let ready = Semaphore::new(0).unwrap();
+    assert!(l.acquire(true, None).unwrap());
+    q.put(b"fill", true, None).unwrap();
+    let pid = fork(|| {
+        // SAFETY: a no-op handler, installed without SA_RESTART.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = on_usr1 as *const () as libc::sighandler_t;
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(libc::SIGUSR1, &sa, std::ptr::null_mut());
+        }
+        ready.release().unwrap();
+        q.put(b"second", true, None).unwrap(); // blocks: full
+        ready.release().unwrap();
+        assert_eq!(b.recv(true, None).unwrap(), b"msg");
+        ready.release().unwrap();
+        assert!(l.acquire(true, Some(Duration::from_secs(10))).unwrap());
+        l.release().unwrap();
+        ready.release().unwrap();
+        assert!(e.wait(Some(Duration::from_secs(10))).unwrap());
+        ready.release().unwrap();
+        assert!(s.acquire(true, Some(Duration::from_secs(10))).unwrap());
+    });
+    let nag = |step: &dyn Fn()| {
+        assert!(ready.acquire(true, Some(Duration::from_secs(10))).unwrap());
+        for _ in 0..5 {
+            std::thread::sleep(10 * MS);
+            kill(pid, libc::SIGUSR1);
+        }
+        step();
+    };
+    nag(&|| assert_eq!(q.get(true, None).unwrap(), b"fill"));
+    nag(&|| a.send(b"msg").unwrap());
+    nag(&|| l.release().unwrap());
+    nag(&|| e.set());
+    nag(&|| s.release().unwrap());
+    wait_ok(pid);
+    assert_eq!(q.get(false, None).unwrap(), b"second");
+}
+
+// ---------------------------------------------------------------------------
 // handles
 
 fn handles_same_process_and_child() {
@@ -811,6 +877,16 @@ fn handles_same_process_and_child() {
     wait_ok(pid);
     assert_eq!(q.get(false, None).unwrap(), b"child");
     assert_eq!(a.recv(true, None).unwrap(), b"via b");
+    // A child that closed its copy and gets the end again reopens it from the
+    // describer (here its parent).
+    let pid = fork(|| {
+        b.close();
+        let b3 = PipeEnd::from_description(&bd).unwrap();
+        assert!(!b3.is_closed());
+        b3.send(b"reopened").unwrap();
+    });
+    wait_ok(pid);
+    assert_eq!(a.recv(true, None).unwrap(), b"reopened");
 }
 
 fn write_msg(w: &mut impl Write, m: &[u8]) {
@@ -944,94 +1020,115 @@ fn rate(n: usize, t: Duration) -> f64 {
     n as f64 / t.as_secs_f64()
 }
 
-fn bench() {
-    const N: usize = 200_000;
-    // Queue: child -> parent.
+fn bench_queue(n: usize) -> Duration {
     let q = Queue::new(0).unwrap();
     let t = Instant::now();
     let pid = fork(|| {
-        for i in 0..N as u32 {
+        for i in 0..n as u32 {
             q.put(&enc(i, 0), true, None).unwrap();
         }
     });
-    for _ in 0..N {
+    for _ in 0..n {
         q.get(true, None).unwrap();
     }
-    let tq = t.elapsed();
+    let e = t.elapsed();
     wait_ok(pid);
-    // Raw pipe: one 8-byte write and one 8-byte read per item.
+    e
+}
+
+/// One 8-byte write and one 8-byte read per item.
+fn bench_raw_pipe(n: usize) -> Duration {
     let (mut rd, mut wr) = os_pipe::pipe().unwrap();
     let t = Instant::now();
     let pid = fork(|| {
-        for i in 0..N as u32 {
+        for i in 0..n as u32 {
             wr.write_all(&enc(i, 0)).unwrap();
         }
     });
     drop(wr);
     let mut b = [0u8; 8];
-    for _ in 0..N {
+    for _ in 0..n {
         rd.read_exact(&mut b).unwrap();
     }
-    let tp = t.elapsed();
+    let e = t.elapsed();
     wait_ok(pid);
-    println!(
-        "bench queue child->parent: {:.0} items/s; raw 8-byte pipe loop: {:.0} items/s ({:.2}x)",
-        rate(N, tq),
-        rate(N, tp),
-        tp.as_secs_f64() / tq.as_secs_f64()
-    );
+    e
+}
 
-    // Ping-pong.
-    const R: usize = 50_000;
+fn bench_pingpong(r: usize) -> Duration {
     let (a, b) = pipe(true).unwrap();
     let pid = fork(|| {
-        for _ in 0..R {
+        for _ in 0..r {
             let m = b.recv(true, None).unwrap();
             b.send(&m).unwrap();
         }
     });
     let t = Instant::now();
-    for i in 0..R as u32 {
+    for i in 0..r as u32 {
         a.send(&enc(i, 0)).unwrap();
         a.recv(true, None).unwrap();
     }
-    let tpp = t.elapsed();
+    let e = t.elapsed();
     wait_ok(pid);
+    e
+}
+
+fn bench_raw_pingpong(r: usize) -> Duration {
     let (mut r1, mut w1) = os_pipe::pipe().unwrap();
     let (mut r2, mut w2) = os_pipe::pipe().unwrap();
     let pid = fork(|| {
         let mut b = [0u8; 8];
-        for _ in 0..R {
+        for _ in 0..r {
             r1.read_exact(&mut b).unwrap();
             w2.write_all(&b).unwrap();
         }
     });
     let t = Instant::now();
-    let mut buf = [0u8; 8];
-    for i in 0..R as u32 {
+    let mut b = [0u8; 8];
+    for i in 0..r as u32 {
         w1.write_all(&enc(i, 0)).unwrap();
-        r2.read_exact(&mut buf).unwrap();
+        r2.read_exact(&mut b).unwrap();
     }
-    let traw = t.elapsed();
+    let e = t.elapsed();
     wait_ok(pid);
-    println!(
-        "bench pipe ping-pong: {:.0} round trips/s; raw pipe ping-pong: {:.0} round trips/s ({:.2}x)",
-        rate(R, tpp),
-        rate(R, traw),
-        traw.as_secs_f64() / tpp.as_secs_f64()
-    );
+    e
+}
 
-    // Counter under the lock, 2 processes x 20,000.
+/// 2 processes x `n` increments of a value cell under its lock, as
+/// `with v { v.value += 1 }` does (fork to exit).
+fn bench_counter(n: usize) -> Duration {
+    let v = ValueCell::new(&0u64.to_le_bytes()).unwrap();
+    let t = Instant::now();
+    let pids: Vec<i32> = (0..2)
+        .map(|_| {
+            fork(|| {
+                for _ in 0..n {
+                    assert!(v.acquire(true, None).unwrap());
+                    let x = u64::from_le_bytes(v.get().unwrap().try_into().unwrap());
+                    v.set(&(x + 1).to_le_bytes()).unwrap();
+                    v.release().unwrap();
+                }
+            })
+        })
+        .collect();
+    pids.into_iter().for_each(wait_ok);
+    let e = t.elapsed();
+    assert_eq!(v.get().unwrap(), (2 * n as u64).to_le_bytes());
+    e
+}
+
+/// The same with a plain lock around a slot of a shared array.
+fn bench_lock_counter(n: usize) -> Duration {
     let l = Lock::new().unwrap();
     let a = Array::new(&[Num::Int(0)]).unwrap();
     let t = Instant::now();
     let pids: Vec<i32> = (0..2)
         .map(|_| {
             fork(|| {
-                for _ in 0..20_000 {
-                    l.acquire(true, None).unwrap();
+                for _ in 0..n {
+                    assert!(l.acquire(true, None).unwrap());
                     let Num::Int(x) = a.get(0).unwrap() else {
-                        panic!()
+                        panic!("not an int")
                     };
                     a.set(0, Num::Int(x + 1)).unwrap();
                     l.release().unwrap();
@@ -1040,32 +1137,45 @@ fn bench() {
         })
         .collect();
     pids.into_iter().for_each(wait_ok);
-    let tl = t.elapsed();
-    assert_eq!(a.get(0).unwrap(), Num::Int(40_000));
-    println!(
-        "bench lock counter 2 procs x 20000: {:.1} ms ({:.0} increments/s, incl. fork)",
-        tl.as_secs_f64() * 1e3,
-        rate(40_000, tl)
-    );
+    let e = t.elapsed();
+    assert_eq!(a.get(0).unwrap(), Num::Int(2 * n as i64));
+    e
 }
 
-fn pingpong_only() {
+/// Measurements, printed: the best of three alternating runs each, as the
+/// machine may be busy.
+fn bench() {
+    const N: usize = 200_000;
     const R: usize = 50_000;
-    let (a, b) = pipe(true).unwrap();
-    let pid = fork(|| {
-        for _ in 0..R {
-            let m = b.recv(true, None).unwrap();
-            b.send(&m).unwrap();
-        }
-    });
-    let t = Instant::now();
-    for i in 0..R as u32 {
-        a.send(&enc(i, 0)).unwrap();
-        a.recv(true, None).unwrap();
+    let best = |f: &dyn Fn() -> Duration, slot: &mut Duration| *slot = (*slot).min(f());
+    let mut t = [Duration::MAX; 7];
+    for _ in 0..3 {
+        best(&|| bench_queue(N), &mut t[0]);
+        best(&|| bench_raw_pipe(N), &mut t[1]);
+        best(&|| bench_pingpong(R), &mut t[2]);
+        best(&|| bench_raw_pingpong(R), &mut t[3]);
+        best(&|| bench_counter(20_000), &mut t[4]);
+        best(&|| bench_lock_counter(20_000), &mut t[5]);
+        best(&|| bench_lock_counter(0), &mut t[6]);
     }
-    let tpp = t.elapsed();
-    wait_ok(pid);
-    println!("pingpong: {:.0} round trips/s", rate(R, tpp));
+    println!(
+        "bench queue, {N} 8-byte items child->parent: {:.0} items/s; raw pipe 8-byte write+read loop: {:.0} items/s ({:.2}x)",
+        rate(N, t[0]),
+        rate(N, t[1]),
+        t[1].as_secs_f64() / t[0].as_secs_f64()
+    );
+    println!(
+        "bench pipe ping-pong: {:.0} round trips/s; raw pipe ping-pong: {:.0} round trips/s ({:.2}x)",
+        rate(R, t[2]),
+        rate(R, t[3]),
+        t[3].as_secs_f64() / t[2].as_secs_f64()
+    );
+    println!(
+        "bench counter, 2 procs x 20000 increments, fork to exit: {:.2} ms under a value's lock, {:.2} ms with a lock and an array slot (forking alone: {:.2} ms)",
+        t[4].as_secs_f64() * 1e3,
+        t[5].as_secs_f64() * 1e3,
+        t[6].as_secs_f64() * 1e3
+    );
 }
 
 fn main() {
@@ -1087,6 +1197,7 @@ fn main() {
         ("semaphore_event_barrier", semaphore_event_barrier),
         ("shm_value_array", shm_value_array),
         ("shm_dict_list", shm_dict_list),
+        ("blocking_waits_survive_eintr", blocking_waits_survive_eintr),
         (
             "handles_same_process_and_child",
             handles_same_process_and_child,
@@ -1094,7 +1205,21 @@ fn main() {
         ("handles_to_earlier_process", handles_to_earlier_process),
         ("no_leaks_10000_cycles", no_leaks),
         ("bench", bench),
-        ("pingpong_only", pingpong_only),
+    ];
+    // Run only when named (for profiling).
+    let manual: &[(&str, fn())] = &[
+        ("manual_pingpong", || {
+            let t = bench_pingpong(100_000);
+            println!("pingpong {:.0}/s", rate(100_000, t));
+        }),
+        ("manual_queue", || {
+            let t = bench_queue(2_000_000);
+            println!("queue {:.0} items/s", rate(2_000_000, t));
+        }),
+        ("manual_counter", || {
+            let t = bench_lock_counter(2_000_000);
+            println!("counter 2 x 2000000: {:.1} ms", t.as_secs_f64() * 1e3);
+        }),
     ];
     let filter: Vec<String> = std::env::args()
         .skip(1)
@@ -1102,10 +1227,9 @@ fn main() {
         .collect();
     let mut passed = 0;
     let start = Instant::now();
-    for (name, f) in tests {
-        if !filter.is_empty() && !filter.iter().any(|p| name.contains(p.as_str())) {
-            continue;
-        }
+    let chosen = |name: &str| filter.is_empty() || filter.iter().any(|p| name.contains(p.as_str()));
+    let manual = manual.iter().filter(|(n, _)| filter.iter().any(|p| p == n));
+    for (name, f) in tests.iter().filter(|(n, _)| chosen(n)).chain(manual) {
         let t = Instant::now();
         f();
         passed += 1;

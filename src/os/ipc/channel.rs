@@ -242,25 +242,18 @@ enum FdWait {
     Expired,
 }
 
-/// Waits until `fd` has `events` or a signal arrives, for one slice of at most a
-/// second (bounding the damage should something else take our signal handlers).
+/// Waits until `fd` has `events`, a signal arrives or the deadline passes.
 /// `Interrupted` when a signal is pending.
 fn wait_fd(fd: RawFd, events: libc::c_short, deadline: Deadline) -> IpcResult<FdWait> {
     if signal::pending() {
         return Err(IpcError::Interrupted);
     }
+    // With the signal fd in the set nothing can slip in between our check of
+    // `pending` and the sleep (and without handlers installed there is no fd,
+    // but nothing can become pending either), so the sleep need not end on its
+    // own: no timer, which keeps the ping-pong path lean.
     let wake = signal::wake_fd();
-    // With the signal fd in the set nothing can slip between our check of
-    // `pending` and the sleep, so the sleep need not end on its own; without it
-    // (handlers not installed) sleep in slices.
-    let cap = if wake >= 0 {
-        Duration::MAX
-    } else {
-        Duration::from_secs(1)
-    };
-    let Some(slice) = deadline.slice(cap) else {
-        return Ok(FdWait::Expired);
-    };
+    let remaining = deadline.remaining();
     let mut fds = [
         libc::pollfd {
             fd,
@@ -273,11 +266,10 @@ fn wait_fd(fd: RawFd, events: libc::c_short, deadline: Deadline) -> IpcResult<Fd
             revents: 0,
         },
     ];
-    let ms = if slice == Duration::MAX {
-        -1
-    } else {
-        slice.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as libc::c_int
-    };
+    // A passed deadline still polls once, without sleeping.
+    let ms = remaining.map_or(-1, |r| {
+        r.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as libc::c_int
+    });
     // SAFETY: two valid pollfds (a negative fd is ignored).
     let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, ms) };
     if n < 0 {
@@ -296,6 +288,8 @@ fn wait_fd(fd: RawFd, events: libc::c_short, deadline: Deadline) -> IpcResult<Fd
     }
     Ok(if fds[0].revents != 0 {
         FdWait::Ready(fds[0].revents)
+    } else if deadline.remaining().is_some_and(|r| r.is_zero()) {
+        FdWait::Expired
     } else {
         FdWait::Again
     })
@@ -526,7 +520,11 @@ impl PipeEnd {
         let desc = Desc::decode(d, kind::PIPE_END)?;
         let (pair, side) = (desc.id, desc.sub & 1);
         if let Some(inner) = registry::lookup::<EndInner>(pair, end_key(side)) {
-            return Ok(PipeEnd { inner });
+            let end = PipeEnd { inner };
+            // A copy closed here is reopened from the describer's.
+            if !end.is_closed() {
+                return Ok(end);
+            }
         }
         let st = desc.reopen(|s| {
             if s.fds.len() != 4 {

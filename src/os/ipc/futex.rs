@@ -134,8 +134,9 @@ pub(crate) fn pid() -> i32 {
 }
 
 /// Whether a process (or thread) still runs: it exists and is not a zombie. PID
-/// reuse is not detected.
-pub(crate) fn alive(id: i32) -> bool {
+/// reuse is not detected. `thorough` also reads /proc to catch a zombie that is
+/// not our child (a zombie child is caught either way, cheaply).
+pub(crate) fn alive(id: i32, thorough: bool) -> bool {
     if id <= 0 {
         return false;
     }
@@ -145,14 +146,31 @@ pub(crate) fn alive(id: i32) -> bool {
     {
         return false;
     }
-    // An unreaped child still answers kill(); its state in /proc says it is dead.
+    // An unreaped child still answers kill(); WNOWAIT leaves it for the reaper.
+    // SAFETY: waitid into a zeroed local siginfo.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    let r = unsafe {
+        libc::waitid(
+            libc::P_PID,
+            id as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+        )
+    };
+    // SAFETY: si_pid is valid for a SIGCHLD siginfo; 0 when nothing was found.
+    if r == 0 && unsafe { info.si_pid() } == id {
+        return false;
+    }
+    if !thorough {
+        return true;
+    }
     match std::fs::read(format!("/proc/{id}/stat")) {
         Ok(s) => {
-            let after = s
+            let state = s
                 .iter()
                 .rposition(|&b| b == b')')
                 .and_then(|i| s.get(i + 2).copied());
-            !matches!(after, Some(b'Z') | Some(b'X') | Some(b'x'))
+            !matches!(state, Some(b'Z') | Some(b'X') | Some(b'x'))
         }
         Err(e) => e.raw_os_error() != Some(libc::ENOENT),
     }
@@ -243,7 +261,7 @@ impl<'a> RawLock<'a> {
             return Ok(true);
         }
         if !block {
-            return Ok(self.take_if_owner_dead(me));
+            return Ok(self.take_if_owner_dead(me, false));
         }
         static SPIN: Spin = Spin::new();
         if SPIN.spin(|| self.0.load(Relaxed) == 0)
@@ -276,10 +294,10 @@ impl<'a> RawLock<'a> {
                 return Err(IpcError::Interrupted);
             }
             let Some(slice) = deadline.slice(SLICE) else {
-                return Ok(self.take_if_owner_dead(me));
+                return Ok(self.take_if_owner_dead(me, true));
             };
             if wait(self.0, v | WAITERS, Some(slice)) == Wake::TimedOut
-                && self.take_if_owner_dead(me)
+                && self.take_if_owner_dead(me, true)
             {
                 return Ok(true);
             }
@@ -294,14 +312,14 @@ impl<'a> RawLock<'a> {
         Guard(self)
     }
 
-    /// Takes over the lock if its owner is dead.
-    fn take_if_owner_dead(&self, me: u32) -> bool {
+    /// Takes over the lock if its owner is dead (see [`alive`] for `thorough`).
+    fn take_if_owner_dead(&self, me: u32, thorough: bool) -> bool {
         let v = self.0.load(Relaxed);
         let owner = (v & OWNER) as i32;
         if v == 0 {
             return self.0.compare_exchange(0, me, Acquire, Relaxed).is_ok();
         }
-        if owner as u32 == me || alive(owner) {
+        if owner as u32 == me || alive(owner, thorough) {
             return false;
         }
         // Keep WAITERS: others may be asleep behind the dead owner.
@@ -328,7 +346,7 @@ impl<'a> RawLock<'a> {
     /// Whether the lock is held by a live process.
     pub(crate) fn locked(&self) -> bool {
         let owner = self.owner();
-        owner != 0 && (owner == tid() || alive(owner))
+        owner != 0 && (owner == tid() || alive(owner, false))
     }
 }
 

@@ -29,9 +29,9 @@ struct QHdr {
     common: Common,
     lock: AtomicU32,
     closed: AtomicU32,
-    /// Bumped by every put and by close; sleeping getters wait on it.
+    /// Bumped by a put while getters sleep, and by close; they wait on it.
     items_seq: AtomicU32,
-    /// Bumped by every get (of a bounded queue) and by close; putters wait on it.
+    /// Bumped by a get while putters sleep, and by close; they wait on it.
     space_seq: AtomicU32,
     /// Bumped when the count of unfinished tasks drops to zero.
     join_seq: AtomicU32,
@@ -122,8 +122,12 @@ impl Queue {
                 // SAFETY: we hold the queue's lock.
                 unsafe { ring::push(&self.inner.seg, &h.ring, msg)? };
                 h.unfinished.fetch_add(1, SeqCst);
-                h.items_seq.fetch_add(1, Release);
+                // A getter registers (under the lock) before it sleeps on
+                // `items_seq`, so the word only needs to change when one has.
                 let sleepers = h.get_waiters.load(Relaxed);
+                if sleepers > 0 {
+                    h.items_seq.fetch_add(1, Release);
+                }
                 drop(g);
                 if sleepers > 0 {
                     futex::wake(&h.items_seq, 1);
@@ -158,13 +162,12 @@ impl Queue {
             let g = self.lock().lock();
             // SAFETY: we hold the queue's lock.
             if let Some(m) = unsafe { ring::pop(&self.inner.seg, &h.ring)? } {
-                let bounded = h.maxsize.load(Relaxed) != 0;
-                if bounded {
+                let sleepers = h.put_waiters.load(Relaxed);
+                if sleepers > 0 {
                     h.space_seq.fetch_add(1, Release);
                 }
-                let sleepers = h.put_waiters.load(Relaxed);
                 drop(g);
-                if bounded && sleepers > 0 {
+                if sleepers > 0 {
                     futex::wake(&h.space_seq, 1);
                 }
                 return Ok(m);

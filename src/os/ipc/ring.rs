@@ -85,7 +85,8 @@ pub(crate) unsafe fn push<H: Header>(
     write_wrapped(base, cap, tail, &(msg.len() as u64).to_le_bytes());
     write_wrapped(base, cap, (tail + 8) % cap, msg);
     r.used.store((used + rec) as u64, Relaxed);
-    r.count.fetch_add(1, Release);
+    // Only changed under the lock: no read-modify-write needed.
+    r.count.store(r.count.load(Relaxed) + 1, Release);
     Ok(())
 }
 
@@ -121,7 +122,7 @@ pub(crate) unsafe fn pop<H: Header>(
         Relaxed,
     );
     r.used.store(left as u64, Relaxed);
-    r.count.fetch_sub(1, Release);
+    r.count.store(r.count.load(Relaxed) - 1, Release);
     if left == 0 && cap > SHRINK_ABOVE {
         r.cap.store(INITIAL as u64, Release);
         seg.resize(INITIAL)?;
