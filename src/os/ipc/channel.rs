@@ -9,8 +9,8 @@
 //! registers in the ring's header and polls the doorbell together with the
 //! signal wake-up fd; a sender writes one doorbell byte only when a receiver is
 //! registered. So a message costs one write on the sending side and a poll plus
-//! a read on the receiving side when the receiver sleeps, and no system call at
-//! all when it is busy (streaming) or spinning (ping-pong across CPUs).
+//! a read on the receiving side when the receiver sleeps (ping-pong), and no
+//! system call at all when the receiver is busy (streaming).
 //!
 //! Sending never blocks: unread messages accumulate in shared memory. A send to
 //! a direction whose readers are all gone fails with `Closed` the next time the
@@ -89,23 +89,23 @@ impl RingObj {
     }
 }
 
-#[derive(Clone)]
 struct Tx {
     ring: Arc<RingObj>,
     /// None when the end was reopened after every reader had gone.
-    bell: Option<Arc<OwnedFd>>,
+    bell: Option<OwnedFd>,
 }
 
-#[derive(Clone)]
 struct Rx {
     ring: Arc<RingObj>,
-    bell: Arc<OwnedFd>,
+    bell: OwnedFd,
 }
 
 struct State {
     closed: bool,
-    tx: Option<Tx>,
-    rx: Option<Rx>,
+    /// Shared with operations in flight, so that `close` never pulls a
+    /// descriptor from under one.
+    tx: Option<Arc<Tx>>,
+    rx: Option<Arc<Rx>>,
 }
 
 struct EndInner {
@@ -155,31 +155,31 @@ pub fn pipe(duplex: bool) -> io::Result<(PipeEnd, PipeEnd)> {
     // Side 0 sends on direction 0 and (duplex) receives on direction 1.
     let mut a = State {
         closed: false,
-        tx: Some(Tx {
+        tx: Some(Arc::new(Tx {
             ring: ring0.clone(),
-            bell: Some(Arc::new(w0)),
-        }),
+            bell: Some(w0),
+        })),
         rx: None,
     };
     let mut b = State {
         closed: false,
         tx: None,
-        rx: Some(Rx {
+        rx: Some(Arc::new(Rx {
             ring: ring0,
-            bell: Arc::new(r0),
-        }),
+            bell: r0,
+        })),
     };
     if duplex {
         let (r1, w1) = bell()?;
         let ring1 = RingObj::create(pair, 1)?;
-        b.tx = Some(Tx {
+        b.tx = Some(Arc::new(Tx {
             ring: ring1.clone(),
-            bell: Some(Arc::new(w1)),
-        });
-        a.rx = Some(Rx {
+            bell: Some(w1),
+        }));
+        a.rx = Some(Arc::new(Rx {
             ring: ring1,
-            bell: Arc::new(r1),
-        });
+            bell: r1,
+        }));
     }
     let a = PipeEnd::from_state(pair, 0, a, None)?;
     let b = PipeEnd::from_state(pair, 1, b, None)?;
@@ -319,7 +319,7 @@ impl PipeEnd {
         self.inner.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn tx(&self) -> IpcResult<Tx> {
+    fn tx(&self) -> IpcResult<Arc<Tx>> {
         let st = self.state();
         if st.closed {
             return Err(IpcError::Closed);
@@ -327,7 +327,7 @@ impl PipeEnd {
         st.tx.clone().ok_or(IpcError::WrongEnd)
     }
 
-    fn rx(&self) -> IpcResult<Rx> {
+    fn rx(&self) -> IpcResult<Arc<Rx>> {
         let st = self.state();
         if st.closed {
             return Err(IpcError::Closed);
@@ -351,16 +351,19 @@ impl PipeEnd {
     pub fn send(&self, msg: &[u8]) -> IpcResult<()> {
         let tx = self.tx()?;
         let h = tx.ring.hdr();
-        let waiting = {
+        {
             let _g = RawLock(&h.lock).lock();
             if ring::needs_growth(&h.ring, msg.len()) && readers_gone(&tx) {
                 return Err(IpcError::Closed);
             }
             // SAFETY: we hold the ring's lock.
             unsafe { ring::push(&tx.ring.seg, &h.ring, msg)? };
-            h.rx_waiting.load(SeqCst)
-        };
-        if waiting > 0 {
+        }
+        // Pairs with the receiver's registration: it registers, then looks at
+        // the ring; we publish, then look at the registrations. With a full
+        // fence on both sides one of us sees the other.
+        std::sync::atomic::fence(SeqCst);
+        if h.rx_waiting.load(SeqCst) > 0 {
             if let Some(bell) = &tx.bell {
                 let b = 1u8;
                 // SAFETY: a one-byte write from a local to our descriptor. A full
@@ -407,16 +410,9 @@ impl PipeEnd {
     fn wait(&self, take: bool, block: bool, deadline: Deadline) -> IpcResult<Got> {
         let rx = self.rx()?;
         let h = rx.ring.hdr();
-        let mut registered = false;
-        let unregister = |registered: &mut bool| {
-            if std::mem::take(registered) {
-                h.rx_waiting.fetch_sub(1, SeqCst);
-            }
-        };
         loop {
             {
                 let _g = RawLock(&h.lock).lock();
-                unregister(&mut registered);
                 if !take && h.ring.len() > 0 {
                     return Ok(Got::Ready);
                 }
@@ -427,10 +423,6 @@ impl PipeEnd {
                 if self.inner.peer_gone.load(Relaxed) {
                     return Err(IpcError::Closed);
                 }
-                if block {
-                    h.rx_waiting.fetch_add(1, SeqCst);
-                    registered = true;
-                }
             }
             if !block {
                 // Tell "nothing yet" from "nothing ever again".
@@ -439,16 +431,21 @@ impl PipeEnd {
                     false => Err(IpcError::Timeout),
                 };
             }
-            match self.check_bell(&rx, deadline) {
+            // Register, then look again (see `send`).
+            h.rx_waiting.fetch_add(1, SeqCst);
+            std::sync::atomic::fence(SeqCst);
+            let r = if h.ring.len() > 0 {
+                Ok(true)
+            } else {
+                self.check_bell(&rx, deadline)
+            };
+            h.rx_waiting.fetch_sub(1, SeqCst);
+            match r {
                 Ok(false) if deadline.remaining().is_some_and(|r| r.is_zero()) => {
-                    unregister(&mut registered);
                     return Err(IpcError::Timeout);
                 }
                 Ok(_) => {}
-                Err(e) => {
-                    unregister(&mut registered);
-                    return Err(e);
-                }
+                Err(e) => return Err(e),
             }
         }
     }
@@ -541,22 +538,19 @@ impl PipeEnd {
                     None
                 } else {
                     match s.fds[TX_BELL].reopen(s.pid, libc::O_WRONLY | libc::O_NONBLOCK) {
-                        Ok(fd) => Some(Arc::new(fd)),
+                        Ok(fd) => Some(fd),
                         // No reader is left: sends will fail.
                         Err(e) if e.raw_os_error() == Some(libc::ENXIO) => None,
                         Err(e) => return Err(e),
                     }
                 };
-                st.tx = Some(Tx { ring, bell });
+                st.tx = Some(Arc::new(Tx { ring, bell }));
             }
             if s.fds[RX_RING].fd >= 0 {
                 // Side 1 receives on direction 0 (a one-way reader is side 1).
                 let ring = RingObj::open(s, RX_RING, ring_id(pair, 1 - side))?;
                 let bell = s.fds[RX_BELL].reopen(s.pid, libc::O_RDONLY | libc::O_NONBLOCK)?;
-                st.rx = Some(Rx {
-                    ring,
-                    bell: Arc::new(bell),
-                });
+                st.rx = Some(Arc::new(Rx { ring, bell }));
             }
             Ok((st, s.clone()))
         })?;

@@ -3,9 +3,11 @@
 //! The messages live in a ring in a shared `memfd` segment (see `ring`), guarded
 //! by one process-shared lock that recovers from a dead holder. `put` returns
 //! once the message is in shared memory, so nothing is lost when its producer
-//! exits at once. Getters sleep on a futex word that every put bumps, and a put
-//! only makes the wake-up system call when someone sleeps; an uncontended put or
-//! get is a lock, a copy and an unlock, with no system call at all.
+//! exits at once. A getter that finds the queue empty spins for a moment
+//! (adaptively), then registers and sleeps on a futex word; a put only touches
+//! that word and makes the wake-up system call when a getter is registered. So
+//! an uncontended put or get is a lock, a copy and an unlock, with no system
+//! call at all. (Bounded puts wait for room the same way.)
 //!
 //! Limits: an unbounded queue grows until memory runs out (it shrinks back when
 //! it drains); a bounded one counts items, not bytes. Each message is copied
@@ -18,9 +20,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::futex::{self, Deadline, RawLock};
-use super::registry::{self, kind, Desc, FdRef, Source};
+use super::registry::kind;
 use super::ring::{self, RingFields};
-use super::segment::{Common, Header, Segment};
+use super::segment::{Common, Header};
+use super::shared::Shared;
 use super::{IpcError, IpcResult, SLICE};
 use crate::os::signal;
 
@@ -50,23 +53,11 @@ impl Header for QHdr {
     }
 }
 
-struct Inner {
-    seg: Segment<QHdr>,
-    id: u128,
-    origin: Source,
-}
-
-impl Drop for Inner {
-    fn drop(&mut self) {
-        registry::unregister(self.id, kind::QUEUE);
-    }
-}
-
 /// A handle to a queue; clones (and descriptions decoded in this process) share
 /// one local object.
 #[derive(Clone)]
 pub struct Queue {
-    inner: Arc<Inner>,
+    inner: Arc<Shared<QHdr>>,
 }
 
 impl PartialEq for Queue {
@@ -85,17 +76,10 @@ impl std::fmt::Debug for Queue {
 impl Queue {
     /// A new queue holding at most `maxsize` items; 0 means unbounded.
     pub fn new(maxsize: usize) -> io::Result<Queue> {
-        let id = registry::new_id();
-        let seg = Segment::create(c"proc-queue", id, ring::INITIAL, |h: &QHdr| {
+        let inner = Shared::create(kind::QUEUE, c"proc-queue", ring::INITIAL, |h: &QHdr| {
             h.maxsize.store(maxsize as u64, Relaxed);
             h.ring.init();
         })?;
-        let origin = Source {
-            pid: futex::pid(),
-            fds: vec![FdRef::of(seg.fd())?],
-        };
-        let inner = Arc::new(Inner { seg, id, origin });
-        registry::register(id, kind::QUEUE, &inner);
         Ok(Queue { inner })
     }
 
@@ -292,36 +276,13 @@ impl Queue {
     /// The queue as bytes that [`Queue::from_description`] turns back into a
     /// handle in any process (see the module `registry` for the rules).
     pub fn describe(&self) -> io::Result<Vec<u8>> {
-        let mine = vec![FdRef::of(self.inner.seg.fd())?];
-        Ok(Desc {
-            kind: kind::QUEUE,
-            id: self.inner.id,
-            sub: 0,
-            sources: registry::sources(mine, &self.inner.origin),
-        }
-        .encode())
+        self.inner.describe()
     }
 
     pub fn from_description(d: &[u8]) -> io::Result<Queue> {
-        let desc = Desc::decode(d, kind::QUEUE)?;
-        if let Some(inner) = registry::lookup::<Inner>(desc.id, kind::QUEUE) {
-            return Ok(Queue { inner });
-        }
-        let (seg, origin) = desc.reopen(|s| {
-            let fd = s
-                .fds
-                .first()
-                .ok_or_else(super::segment::bad_handle)?
-                .reopen(s.pid, libc::O_RDWR)?;
-            Ok((Segment::open(fd, desc.id)?, s.clone()))
-        })?;
-        let inner = Arc::new(Inner {
-            seg,
-            id: desc.id,
-            origin,
-        });
-        registry::register(desc.id, kind::QUEUE, &inner);
-        Ok(Queue { inner })
+        Ok(Queue {
+            inner: Shared::from_description(kind::QUEUE, d)?,
+        })
     }
 }
 
