@@ -404,6 +404,42 @@ fn pipe_big_message() {
     assert!(matches!(r.recv(true, None), Err(IpcError::Closed)));
 }
 
+fn pipe_backpressure() {
+    // Past 64 MiB unread a send waits for the receiver.
+    const M: usize = 33 << 20;
+    let (r, w) = pipe(false).unwrap();
+    let progress = Queue::new(0).unwrap();
+    let pid = fork(|| {
+        for i in 0..3u8 {
+            w.send(&vec![i; M]).unwrap();
+            progress.put(&[i], true, None).unwrap();
+        }
+    });
+    assert_eq!(
+        progress.get(true, Some(Duration::from_secs(10))).unwrap(),
+        [0]
+    );
+    assert!(
+        matches!(progress.get(true, Some(300 * MS)), Err(IpcError::Empty)),
+        "the second send did not wait"
+    );
+    for i in 0..3u8 {
+        assert!(r.recv(true, None).unwrap() == vec![i; M]);
+    }
+    wait_ok(pid);
+    assert_eq!(progress.qsize(), 2);
+    // A waiting sender whose readers all go away gets Closed.
+    let (r, w) = pipe(false).unwrap();
+    let pid = fork(|| {
+        r.close();
+        w.send(&vec![1; M]).unwrap();
+        assert!(matches!(w.send(&vec![2; M]), Err(IpcError::Closed)));
+    });
+    std::thread::sleep(100 * MS);
+    r.close();
+    wait_ok(pid);
+}
+
 fn pipe_closed() {
     // Every copy of the other end closed (the child's by exiting): messages
     // sent before are still delivered, then Closed.
@@ -1189,6 +1225,7 @@ fn main() {
         ("queue_task_done_join", queue_task_done_join),
         ("pipe_basic", pipe_basic),
         ("pipe_big_message_64mib", pipe_big_message),
+        ("pipe_backpressure", pipe_backpressure),
         ("pipe_closed", pipe_closed),
         ("pipe_poll", pipe_poll),
         ("lock_basic", lock_basic),

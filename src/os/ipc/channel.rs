@@ -12,9 +12,13 @@
 //! a read on the receiving side when the receiver sleeps (ping-pong), and no
 //! system call at all when the receiver is busy (streaming).
 //!
-//! Sending never blocks: unread messages accumulate in shared memory. A send to
-//! a direction whose readers are all gone fails with `Closed` the next time the
-//! ring would have to grow (the check costs a system call, so it is not made for
+//! Unread messages accumulate in shared memory, up to `SEND_CAP` (64 MiB) of
+//! them; past that a send waits for the receiver to catch up (a single message
+//! of any size is always accepted into an empty ring). That is far more slack
+//! than an OS pipe gives, so a child can send its results and exit before its
+//! parent starts reading, while a runaway sender is still held back. A send to
+//! a direction whose readers are all gone fails with `Closed` when it would
+//! grow the ring or wait (the check costs a system call, so it is not made for
 //! every message); until then such messages are dropped with the ring.
 
 use std::io;
@@ -36,6 +40,10 @@ struct ChanHdr {
     lock: AtomicU32,
     /// Receivers asleep (or about to sleep) on the doorbell.
     rx_waiting: AtomicU32,
+    /// Senders waiting for room, asleep on `space_seq`.
+    tx_waiting: AtomicU32,
+    /// Bumped by a receive while senders wait.
+    space_seq: AtomicU32,
     ring: RingFields,
 }
 
@@ -200,6 +208,9 @@ fn bell() -> io::Result<(OwnedFd, OwnedFd)> {
     Ok((r, w))
 }
 
+/// Unread bytes past which a send waits.
+const SEND_CAP: usize = 64 << 20;
+
 /// Descriptor slots in a description: absent ones have fd -1.
 const TX_RING: usize = 0;
 const TX_BELL: usize = 1;
@@ -345,19 +356,37 @@ impl PipeEnd {
         self.state().rx.is_some()
     }
 
-    /// Sends one message. Never blocks (but for a moment on the ring's lock).
-    /// `WrongEnd` on a reader; `Closed` if this end is closed, or (see the module
-    /// documentation) the other end is gone.
+    /// Sends one message. Waits only when `SEND_CAP` bytes are unread (see the
+    /// module documentation): `Interrupted` then if a signal is pending.
+    /// `WrongEnd` on a reader; `Closed` if this end is closed, or the other end
+    /// is gone.
     pub fn send(&self, msg: &[u8]) -> IpcResult<()> {
         let tx = self.tx()?;
         let h = tx.ring.hdr();
-        {
-            let _g = RawLock(&h.lock).lock();
-            if ring::needs_growth(&h.ring, msg.len()) && readers_gone(&tx) {
-                return Err(IpcError::Closed);
-            }
-            // SAFETY: we hold the ring's lock.
-            unsafe { ring::push(&tx.ring.seg, &h.ring, msg)? };
+        loop {
+            let seq = {
+                let _g = RawLock(&h.lock).lock();
+                let rec = ring::record_len(msg.len());
+                let full = h.ring.len() > 0 && h.ring.used() + rec > SEND_CAP;
+                if (full || ring::needs_growth(&h.ring, msg.len())) && readers_gone(&tx) {
+                    return Err(IpcError::Closed);
+                }
+                if !full {
+                    // SAFETY: we hold the ring's lock.
+                    unsafe { ring::push(&tx.ring.seg, &h.ring, msg)? };
+                    break;
+                }
+                h.tx_waiting.fetch_add(1, SeqCst);
+                h.space_seq.load(SeqCst)
+            };
+            let r = crate::os::ipc::queue::sleep(
+                &h.space_seq,
+                seq,
+                Deadline::after(None),
+                IpcError::Timeout,
+            );
+            h.tx_waiting.fetch_sub(1, SeqCst);
+            r?;
         }
         // Pairs with the receiver's registration: it registers, then looks at
         // the ring; we publish, then look at the registrations. With a full
@@ -418,6 +447,11 @@ impl PipeEnd {
                 }
                 // SAFETY: we hold the ring's lock.
                 if let Some(m) = unsafe { ring::pop(&rx.ring.seg, &h.ring)? } {
+                    if h.tx_waiting.load(SeqCst) > 0 {
+                        h.space_seq.fetch_add(1, SeqCst);
+                        drop(_g);
+                        futex::wake(&h.space_seq, i32::MAX);
+                    }
                     return Ok(Got::Msg(m));
                 }
                 if self.inner.peer_gone.load(Relaxed) {

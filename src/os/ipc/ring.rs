@@ -38,9 +38,14 @@ impl RingFields {
     pub(crate) fn len(&self) -> usize {
         self.count.load(Acquire) as usize
     }
+
+    /// Bytes of records in the ring (under the lock).
+    pub(crate) fn used(&self) -> usize {
+        self.used.load(Relaxed) as usize
+    }
 }
 
-fn record_len(n: usize) -> usize {
+pub(crate) fn record_len(n: usize) -> usize {
     8 + n.div_ceil(8) * 8
 }
 
