@@ -707,7 +707,8 @@ impl SharedDict {
                     let old_size = blob_size(v.blob_len(old));
                     l.garbage.fetch_add(old_size as u64, Relaxed);
                     l.live_bytes.store(
-                        l.live_bytes.load(Relaxed) + blob_size(val.len()) as u64 - old_size as u64,
+                        (l.live_bytes.load(Relaxed) + blob_size(val.len()) as u64)
+                            .saturating_sub(old_size as u64),
                         Relaxed,
                     );
                 }
@@ -882,7 +883,7 @@ impl SharedList {
             let old_size = blob_size(v.blob_len(old)) as u64;
             l.garbage.fetch_add(old_size, Relaxed);
             l.live_bytes.store(
-                l.live_bytes.load(Relaxed) + blob_size(val.len()) as u64 - old_size,
+                (l.live_bytes.load(Relaxed) + blob_size(val.len()) as u64).saturating_sub(old_size),
                 Relaxed,
             );
         }
