@@ -346,6 +346,16 @@ impl PipeEnd {
         st.rx.clone().ok_or(IpcError::WrongEnd)
     }
 
+    /// An id naming the pipe (both ends) in every process.
+    pub fn id(&self) -> u128 {
+        self.inner.pair
+    }
+
+    /// Which end: 0 or 1 (a one-way pipe's reader is 1, its writer 0).
+    pub fn side(&self) -> u8 {
+        self.inner.side
+    }
+
     /// Whether this end can send (a duplex end, or the writer of a one-way pipe).
     pub fn can_send(&self) -> bool {
         self.state().tx.is_some()

@@ -40,6 +40,19 @@
 //! `/proc/<pid>/fd/<n>`, which needs that process to be alive and still holding
 //! the handle when the description is decoded.
 //!
+//! # Limits
+//!
+//! - Descriptors: one `memfd` per queue, lock, semaphore, event, barrier, value,
+//!   array, dict or list; a pipe end holds one `memfd` and one doorbell pipe end
+//!   per direction it uses. On `EMFILE` the soft descriptor limit is raised to
+//!   the hard one once.
+//! - Memory: an unbounded queue holds whatever is put (it shrinks when it
+//!   drains); a pipe direction holds up to 64 MiB unread before sends wait; a
+//!   value cell keeps small values inline in its header page.
+//! - Lock recovery trusts pids: a dead holder whose pid was reused by then is
+//!   not detected. Recovery takes about one [`SLICE`].
+//! - Reopening needs `/proc` and the same user as the process reopened from.
+//!
 //! # Threads
 //!
 //! The layer starts no threads. Its types are `Send + Sync`, but a process is
