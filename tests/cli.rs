@@ -220,16 +220,27 @@ fn exit_codes() {
 
 #[test]
 fn sigint_exits_130_and_sigterm_143() {
+    // Also the regression test for `while true { }` ignoring Ctrl-C: an empty
+    // loop body has no statements, so signals were never looked at.
+    let dir = scratch("signals");
     for (sig, code) in [("INT", 130), ("TERM", 143)] {
+        let ready = dir.join(format!("ready-{sig}"));
         let mut child = Command::new(BIN)
-            .args(["-c", "print(\"ready\")\nwhile true { }"])
+            .args([
+                "-c",
+                "print(\"ready\")\nwrite_file(argv[0], \"\")\nwhile true { }",
+            ])
+            .arg(&ready)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        // Block until the script runs (its first line is flushed by the loop's
-        // signal checks only at exit, so wait on time instead).
-        std::thread::sleep(Duration::from_millis(300));
+        // The script is running (its signal handlers installed) once it wrote the file.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !ready.exists() {
+            assert!(Instant::now() < deadline, "the script never started");
+            std::thread::sleep(Duration::from_millis(10));
+        }
         let killed = Command::new("kill")
             .args([format!("-{sig}"), child.id().to_string()])
             .status()
@@ -248,7 +259,11 @@ fn sigint_exits_130_and_sigterm_143() {
         };
         assert_eq!(status.code(), Some(code), "SIG{sig}");
         let out = child.wait_with_output().unwrap();
-        assert_eq!(String::from_utf8_lossy(&out.stdout), "ready\n");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "ready\n",
+            "flushed on the way out"
+        );
         assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
     }
 }
