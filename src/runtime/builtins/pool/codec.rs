@@ -101,6 +101,32 @@ pub fn decode(interp: &mut Interp, bytes: &[u8]) -> Res<Vec<Value>> {
     }
 }
 
+/// `decode`, writing the items into `out`, which must have room for exactly
+/// as many.
+pub fn decode_into(interp: &mut Interp, bytes: &[u8], out: &mut [Value]) -> Res<()> {
+    if bytes.first() == Some(&FMT_PLAIN) {
+        let mut r = Reader { b: bytes, pos: 1 };
+        if r.len() != Some(out.len()) {
+            return fail("ValueError", "corrupt pool message");
+        }
+        for slot in out.iter_mut() {
+            match r.value(0) {
+                Some(v) => *slot = v,
+                None => return fail("ValueError", "corrupt pool message"),
+            }
+        }
+        return Ok(());
+    }
+    let items = decode(interp, bytes)?;
+    if items.len() != out.len() {
+        return fail("ValueError", "corrupt pool message");
+    }
+    for (slot, v) in out.iter_mut().zip(items) {
+        *slot = v;
+    }
+    Ok(())
+}
+
 fn put_len(out: &mut Vec<u8>, mut n: usize) {
     while n >= 0x80 {
         out.push((n as u8) | 0x80);

@@ -15,7 +15,7 @@ use crate::os::process::{self, ExitStatus, Pid};
 use crate::os::signal;
 use crate::runtime::builtins::process::fork_child;
 use crate::runtime::error::{fail, Res, RtError, Unwind};
-use crate::runtime::value::{Args, Value};
+use crate::runtime::value::{Args, ErrorVal, Value};
 use crate::runtime::Interp;
 use indicatif::ProgressBar;
 use std::cell::{Cell, RefCell};
@@ -26,6 +26,53 @@ use std::time::{Duration, Instant};
 
 /// A task's outcome: its value, or the error it raised.
 pub type Outcome = Result<Value, RtError>;
+
+/// A job's results as they came back from its worker.
+pub enum Results {
+    /// One value per item; the items listed (ascending) failed, and hold
+    /// their error as a `Value::Error`.
+    Items(Vec<Value>, Vec<u32>),
+    /// A map's values, written straight into its result slots; the items
+    /// listed failed (their slots hold the error).
+    Placed(Vec<u32>),
+    /// Every item failed with this error (a lost worker, a cancelled job).
+    All(RtError),
+}
+
+impl Results {
+    fn outcomes(self, n: usize) -> Box<dyn Iterator<Item = Outcome>> {
+        match self {
+            Results::All(e) => Box::new(std::iter::repeat_n(Err(e), n)),
+            Results::Items(values, fails) => {
+                let mut fails = fails.into_iter().peekable();
+                Box::new(values.into_iter().enumerate().map(move |(i, v)| {
+                    if fails.next_if_eq(&(i as u32)).is_some() {
+                        Err(error_of(v))
+                    } else {
+                        Ok(v)
+                    }
+                }))
+            }
+            // Only a map's results are placed, and `finish` takes those directly.
+            Results::Placed(_) => Box::new(std::iter::empty()),
+        }
+    }
+}
+
+/// The error a failed item's slot holds.
+fn error_of(v: Value) -> RtError {
+    match v {
+        Value::Error(ev) => ev.err.clone(),
+        _ => RtError::new("Error", "the task failed"),
+    }
+}
+
+fn too_few() -> Outcome {
+    Err(RtError::new(
+        "ValueError",
+        "a pool worker sent too few results",
+    ))
+}
 
 /// How much work (by the measured time per job) a worker is given at once:
 /// enough to hide the round trip to the parent for tiny tasks, little enough
@@ -323,7 +370,7 @@ impl Shared {
                 "Cancelled",
                 "the task was cancelled: the pool was terminated",
             );
-            st.finish(job, Vec::new(), Some(e), false);
+            st.finish(job, Results::All(e), false);
         }
     }
 
@@ -467,27 +514,34 @@ impl State {
                     && self.workers.iter().all(|w| w.accepting(sh.maxtasks))))
     }
 
-    /// Delivers a job's outcomes (or `all` to every item) to its sink; queues
-    /// callbacks when `callbacks`.
-    fn finish(&mut self, job: Job, outcomes: Vec<Outcome>, all: Option<RtError>, callbacks: bool) {
+    /// Delivers a job's results to its sink; queues callbacks when
+    /// `callbacks`.
+    fn finish(&mut self, job: Job, results: Results, callbacks: bool) {
         self.unfinished = self.unfinished.saturating_sub(1);
         self.events += 1;
         let n = job.n;
-        let mut outcomes = outcomes.into_iter();
-        let mut next = || -> Outcome {
-            match &all {
-                Some(e) => Err(e.clone()),
-                None => outcomes.next().unwrap_or_else(|| {
-                    Err(RtError::new(
-                        "ValueError",
-                        "a pool worker sent too few results",
-                    ))
-                }),
+        if let (Sink::Map(acc, off), Results::Placed(fails)) = (&job.sink, &results) {
+            // The values are in their slots already; the failed ones hold errors.
+            let mut acc = acc.borrow_mut();
+            for &i in fails {
+                let k = off + i as usize;
+                if let Some(slot) = acc.results.get_mut(k) {
+                    let e = error_of(std::mem::take(slot));
+                    if acc.first_error.as_ref().is_none_or(|(j, _)| k < *j) {
+                        acc.first_error = Some((k, e));
+                    }
+                }
             }
-        };
+            acc.remaining = acc.remaining.saturating_sub(n);
+            if let Some(bar) = &acc.bar {
+                bar.inc(n as u64);
+            }
+            return;
+        }
+        let mut outcomes = results.outcomes(n);
         match job.sink {
             Sink::Future(fs) => {
-                let r = next();
+                let r = outcomes.next().unwrap_or_else(too_few);
                 let mut f = fs.borrow_mut();
                 if callbacks {
                     match &r {
@@ -497,9 +551,7 @@ impl State {
                         Err(e) if !matches!(f.error_callback, Value::Nil) => {
                             self.callbacks.push_back((
                                 f.error_callback.clone(),
-                                Value::Error(Rc::new(crate::runtime::value::ErrorVal {
-                                    err: e.clone(),
-                                })),
+                                Value::Error(Rc::new(ErrorVal { err: e.clone() })),
                             ))
                         }
                         _ => {}
@@ -510,7 +562,7 @@ impl State {
             Sink::Map(acc, off) => {
                 let mut acc = acc.borrow_mut();
                 for i in 0..n {
-                    match next() {
+                    match outcomes.next().unwrap_or_else(too_few) {
                         Ok(v) => {
                             if let Some(slot) = acc.results.get_mut(off + i) {
                                 *slot = v;
@@ -531,7 +583,7 @@ impl State {
             Sink::Imap(acc, off) => {
                 let mut acc = acc.borrow_mut();
                 for i in 0..n {
-                    let r = next();
+                    let r = outcomes.next().unwrap_or_else(too_few);
                     if acc.ordered {
                         let k = (off + i).wrapping_sub(acc.base);
                         if let Some(slot) = acc.slots.get_mut(k) {
@@ -601,7 +653,7 @@ impl State {
                     Unwind::Error(e) => *e,
                     _ => RtError::new("ValueError", "cannot send the task"),
                 };
-                self.finish(job, Vec::new(), Some(e), true);
+                self.finish(job, Results::All(e), true);
                 continue;
             }
             if !known {
@@ -678,7 +730,7 @@ impl State {
                     "WorkerLost",
                     format!("pool worker pid={} {how} while running this task", w.pid),
                 );
-                self.finish(job, Vec::new(), Some(e), true);
+                self.finish(job, Results::All(e), true);
             }
             while let Some(job) = w.inflight.pop_back() {
                 self.pending.push_front(job);
@@ -702,7 +754,7 @@ impl State {
             }
         }
         let mut pos = 0;
-        let mut done: Vec<(Job, Vec<Outcome>, u32)> = Vec::new();
+        let mut done: Vec<(Job, Results, u32)> = Vec::new();
         let mut corrupt = false;
         loop {
             let w = &mut self.workers[wi];
@@ -718,8 +770,8 @@ impl State {
                         break;
                     };
                     w.front_since = Instant::now();
-                    let (outcomes, us) = decode_result(interp, body, job.n);
-                    done.push((job, outcomes, us));
+                    let (results, us) = decode_result(interp, body, &job);
+                    done.push((job, results, us));
                     pos += e;
                 }
                 Ok(None) => break,
@@ -738,20 +790,21 @@ impl State {
         if eof && w.eof_at.is_none() {
             w.eof_at = Some(Instant::now());
         }
-        for (job, outcomes, us) in done {
+        for (job, results, us) in done {
             let us = f64::from(us);
             self.ewma_us = Some(match self.ewma_us {
                 None => us,
                 Some(m) => 0.8 * m + 0.2 * us,
             });
-            self.finish(job, outcomes, None, true);
+            self.finish(job, results, true);
         }
     }
 }
 
-/// Turns a result frame's body into the task's outcomes, item by item.
-fn decode_result(interp: &mut Interp, body: &[u8], n: usize) -> (Vec<Outcome>, u32) {
-    let bad = |msg: &str| (vec![Err(RtError::new("ValueError", msg)); n], 0);
+/// Reads a result frame's body: `[u32 µs][u32 n][u32 index]*n [payload]`.
+/// A map's values are decoded straight into its result slots.
+fn decode_result(interp: &mut Interp, body: &[u8], job: &Job) -> (Results, u32) {
+    let bad = |msg: &str| (Results::All(RtError::new("ValueError", msg)), 0);
     let (Some(us), Some(nfail)) = (chan::get_u32(body, 0), chan::get_u32(body, 4)) else {
         return bad("a pool worker sent a malformed result");
     };
@@ -759,24 +812,30 @@ fn decode_result(interp: &mut Interp, body: &[u8], n: usize) -> (Vec<Outcome>, u
     let Some(payload) = body.get(start..) else {
         return bad("a pool worker sent a malformed result");
     };
-    let items = match codec::decode(interp, payload) {
-        Ok(items) => items,
-        Err(Unwind::Error(e)) => return (vec![Err(*e); n], us),
-        Err(_) => return bad("cannot receive a task's result"),
+    let mut fails: Vec<u32> = (0..nfail as usize)
+        .filter_map(|k| chan::get_u32(body, 8 + 4 * k))
+        .filter(|&i| (i as usize) < job.n)
+        .collect();
+    fails.sort_unstable();
+    fails.dedup();
+    let failed = |e: Unwind| match e {
+        Unwind::Error(e) => (Results::All(*e), us),
+        _ => bad("cannot receive a task's result"),
     };
-    let mut out: Vec<Outcome> = items.into_iter().map(Ok).collect();
-    for k in 0..nfail as usize {
-        if let Some(i) = chan::get_u32(body, 8 + 4 * k) {
-            if let Some(slot) = out.get_mut(i as usize) {
-                let e = match slot {
-                    Ok(Value::Error(ev)) => ev.err.clone(),
-                    _ => RtError::new("Error", "task failed"),
-                };
-                *slot = Err(e);
-            }
+    if let Sink::Map(acc, off) = &job.sink {
+        let mut acc = acc.borrow_mut();
+        if let Some(slots) = acc.results.get_mut(*off..*off + job.n) {
+            return match codec::decode_into(interp, payload, slots) {
+                Ok(()) => (Results::Placed(fails), us),
+                Err(e) => failed(e),
+            };
         }
     }
-    (out, us)
+    match codec::decode(interp, payload) {
+        Ok(items) if items.len() == job.n => (Results::Items(items, fails), us),
+        Ok(_) => bad("a pool worker sent a malformed result"),
+        Err(e) => failed(e),
+    }
 }
 
 /// How `drive` ended.
