@@ -738,8 +738,11 @@ impl State {
         }
     }
 
-    /// Reads what a worker sent and delivers complete result frames.
-    fn read_results(&mut self, interp: &mut Interp, wi: usize) {
+    /// Reads what a worker sent and takes the jobs whose result frames are
+    /// complete off its queue (so new work can go out before they are
+    /// decoded). Returns them with where their bodies are in `rbuf`, and how
+    /// much of `rbuf` they use.
+    fn read_frames(&mut self, wi: usize) -> Arrival {
         let w = &mut self.workers[wi];
         let mut eof = false;
         loop {
@@ -754,13 +757,11 @@ impl State {
             }
         }
         let mut pos = 0;
-        let mut done: Vec<(Job, Results, u32)> = Vec::new();
+        let mut jobs = Vec::new();
         let mut corrupt = false;
         loop {
-            let w = &mut self.workers[wi];
             match chan::next_frame(&w.rbuf[pos..]) {
                 Ok(Some((kind, b, e))) => {
-                    let body = &w.rbuf[pos + b..pos + e];
                     if kind != R_RESULT {
                         corrupt = true;
                         break;
@@ -770,8 +771,11 @@ impl State {
                         break;
                     };
                     w.front_since = Instant::now();
-                    let (results, us) = decode_result(interp, body, &job);
-                    done.push((job, results, us));
+                    if let Some(us) = chan::get_u32(&w.rbuf[pos + b..pos + e], 0) {
+                        let us = f64::from(us);
+                        self.ewma_us = Some(self.ewma_us.map_or(us, |m| 0.8 * m + 0.2 * us));
+                    }
+                    jobs.push((job, pos + b..pos + e));
                     pos += e;
                 }
                 Ok(None) => break,
@@ -781,8 +785,6 @@ impl State {
                 }
             }
         }
-        let w = &mut self.workers[wi];
-        w.rbuf.drain(..pos);
         if corrupt && !w.killed {
             w.killed = true;
             let _ = process::kill(w.pid, libc::SIGKILL);
@@ -790,22 +792,38 @@ impl State {
         if eof && w.eof_at.is_none() {
             w.eof_at = Some(Instant::now());
         }
-        for (job, results, us) in done {
-            let us = f64::from(us);
-            self.ewma_us = Some(match self.ewma_us {
-                None => us,
-                Some(m) => 0.8 * m + 0.2 * us,
-            });
-            self.finish(job, results, true);
+        Arrival {
+            wi,
+            jobs,
+            used: pos,
         }
     }
+
+    /// Decodes the results `read_frames` found and delivers them.
+    fn deliver(&mut self, interp: &mut Interp, a: Arrival) {
+        let buf = std::mem::take(&mut self.workers[a.wi].rbuf);
+        for (job, body) in a.jobs {
+            let results = decode_result(interp, &buf[body], &job);
+            self.finish(job, results, true);
+        }
+        let mut buf = buf;
+        buf.drain(..a.used);
+        self.workers[a.wi].rbuf = buf;
+    }
+}
+
+/// Result frames read from one worker, not decoded yet.
+struct Arrival {
+    wi: usize,
+    jobs: Vec<(Job, std::ops::Range<usize>)>,
+    used: usize,
 }
 
 /// Reads a result frame's body: `[u32 µs][u32 n][u32 index]*n [payload]`.
 /// A map's values are decoded straight into its result slots.
-fn decode_result(interp: &mut Interp, body: &[u8], job: &Job) -> (Results, u32) {
-    let bad = |msg: &str| (Results::All(RtError::new("ValueError", msg)), 0);
-    let (Some(us), Some(nfail)) = (chan::get_u32(body, 0), chan::get_u32(body, 4)) else {
+fn decode_result(interp: &mut Interp, body: &[u8], job: &Job) -> Results {
+    let bad = |msg: &str| Results::All(RtError::new("ValueError", msg));
+    let Some(nfail) = chan::get_u32(body, 4) else {
         return bad("a pool worker sent a malformed result");
     };
     let start = 8 + 4 * nfail as usize;
@@ -819,20 +837,20 @@ fn decode_result(interp: &mut Interp, body: &[u8], job: &Job) -> (Results, u32) 
     fails.sort_unstable();
     fails.dedup();
     let failed = |e: Unwind| match e {
-        Unwind::Error(e) => (Results::All(*e), us),
+        Unwind::Error(e) => Results::All(*e),
         _ => bad("cannot receive a task's result"),
     };
     if let Sink::Map(acc, off) = &job.sink {
         let mut acc = acc.borrow_mut();
         if let Some(slots) = acc.results.get_mut(*off..*off + job.n) {
             return match codec::decode_into(interp, payload, slots) {
-                Ok(()) => (Results::Placed(fails), us),
+                Ok(()) => Results::Placed(fails),
                 Err(e) => failed(e),
             };
         }
     }
     match codec::decode(interp, payload) {
-        Ok(items) if items.len() == job.n => (Results::Items(items, fails), us),
+        Ok(items) if items.len() == job.n => Results::Items(items, fails),
         Ok(_) => bad("a pool worker sent a malformed result"),
         Err(e) => failed(e),
     }
@@ -954,15 +972,22 @@ fn step(interp: &mut Interp, sh: &Shared, timeout: Option<Duration>) -> Res<()> 
         Ok(r) => r,
         Err(e) => return fail("IOError", format!("pool: poll failed: {e}")),
     };
+    let mut arrivals = Vec::new();
     for (wi, pair) in ready[1..].chunks(2).enumerate() {
         let (r, wr) = (pair[0], pair[1]);
         if r.read || r.hup {
-            st.read_results(interp, wi);
+            arrivals.push(st.read_frames(wi));
         }
         if wr.hup {
             st.workers[wi].write_broken = true;
         }
     }
+    // Workers that just finished get their next jobs before the results
+    // are decoded, so they do not wait for that.
+    st.dispatch(interp, sh);
     st.flush_writes();
+    for a in arrivals {
+        st.deliver(interp, a);
+    }
     Ok(())
 }
