@@ -84,7 +84,7 @@ pub fn decode(interp: &mut Interp, bytes: &[u8]) -> Res<Vec<Value>> {
             };
             let (start, step) = (i64::from_le_bytes(word(0)), i64::from_le_bytes(word(1)));
             let count = u64::from_le_bytes(word(2)) as usize;
-            let mut out = Vec::with_capacity(count);
+            let mut out = Vec::with_capacity(count.min(1 << 20));
             let mut x = start;
             for i in 0..count {
                 out.push(Value::Int(x));

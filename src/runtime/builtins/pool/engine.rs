@@ -262,7 +262,7 @@ impl Shared {
             maxtasks,
             st: RefCell::new(State {
                 phase: Phase::Running,
-                workers: Vec::with_capacity(size),
+                workers: Vec::with_capacity(size.min(256)),
                 pending: VecDeque::new(),
                 funcs: FuncCache::default(),
                 ewma_us: None,

@@ -468,7 +468,7 @@ fn imap(
         func,
         chunksize: cs,
         next_index: Cell::new(0),
-        window: sh.size * 64 * cs,
+        window: sh.size.saturating_mul(64).saturating_mul(cs),
     };
     // Start the workers on the first items at once (not for a source that
     // may block, such as stdin or a queue: that is read as the loop runs).
