@@ -300,6 +300,7 @@ fn the_examples_in_docs_commands_md_print_what_they_say() {
     let mut failures = Vec::new();
     for (line, code, expected) in examples {
         let (out, err, status) = run_script(&code, Duration::from_secs(60));
+        let out = normalise_pids(&out);
         if out != expected || status != Some(0) {
             failures.push(format!(
                 "docs/commands.md:{line}: status {status:?}\n--- expected\n{expected}--- got\n{out}--- stderr\n{err}"
@@ -307,6 +308,29 @@ fn the_examples_in_docs_commands_md_print_what_they_say() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Process ids differ from run to run: the number after `pid=` or `"pid": `
+/// becomes `PID`.
+fn normalise_pids(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    loop {
+        let next = ["pid=", "\"pid\": "]
+            .iter()
+            .filter_map(|p| rest.find(p).map(|i| (i, p.len())))
+            .min();
+        let Some((i, n)) = next else { break };
+        out.push_str(&rest[..i + n]);
+        rest = &rest[i + n..];
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits > 0 {
+            out.push_str("PID");
+        }
+        rest = &rest[digits..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// (line, code, expected stdout) for each ```proc block followed by a ```text one.
