@@ -359,3 +359,37 @@ fn examples(doc: &str) -> Vec<(usize, String, String)> {
     }
     out
 }
+
+/// On a terminal, a command that reads it must not be stopped by SIGTTIN: it
+/// stays in the terminal's foreground process group. Needs util-linux `script`
+/// for a pseudo-terminal; skipped without it.
+#[test]
+fn a_command_can_read_the_terminal() {
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped: no `script` to make a terminal");
+        return;
+    }
+    let code = r#"print(sh("read x; echo got $x").stdout.strip())"#;
+    let inner = format!("'{}' -c '{}'", bin().display(), code.replace('\'', r"'\''"));
+    let mut child = Command::new("script")
+        .args(["-qc", &inner, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    writeln!(stdin, "typed").unwrap();
+    let status = wait_limited(&mut child, Duration::from_secs(20));
+    drop(stdin);
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    assert_eq!(status, Some(0), "{out}");
+    assert!(out.contains("got typed"), "{out:?}");
+}

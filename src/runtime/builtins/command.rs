@@ -181,6 +181,20 @@ impl Dest {
     }
 }
 
+/// Whether the command would use the interpreter's terminal. Such a command
+/// stays in the interpreter's process group, the terminal's foreground one, as a
+/// shell's foreground job does: in a group of its own it would be stopped
+/// (SIGTTIN) the moment it read the terminal, and Ctrl-C would not reach it.
+/// The price: `terminate`, `kill` and timeouts then reach the command itself,
+/// not what it started in the background.
+pub(crate) fn on_terminal(stdin: Dest, stdout: Dest, stderr: Dest) -> bool {
+    use std::io::IsTerminal;
+    (stdin == Dest::Inherit && std::io::stdin().is_terminal())
+        || (stdout == Dest::Inherit && std::io::stdout().is_terminal())
+        || ((stderr == Dest::Inherit || (stderr == Dest::Stdout && stdout == Dest::Inherit))
+            && std::io::stderr().is_terminal())
+}
+
 /// `cwd = "dir"` or nil.
 pub(crate) fn cwd_of(func: &str, v: Option<Value>) -> Res<Option<String>> {
     match v {
@@ -293,11 +307,19 @@ impl Options {
         })
     }
 
-    fn spec(&self, argv: Vec<String>) -> CommandSpec {
+    /// The command's spec; `first` is whether it reads the interpreter's stdin
+    /// (when there is no `input`).
+    fn spec(&self, argv: Vec<String>, first: bool) -> CommandSpec {
+        let stdin = if first && self.input.is_none() {
+            Dest::Inherit
+        } else {
+            Dest::Pipe
+        };
         let mut spec =
             CommandSpec::new(argv).stdio(Stdio::Inherit, self.stdout.stdio(), self.stderr.stdio());
         spec.cwd = self.cwd.clone();
         spec.env = self.env.clone();
+        spec.process_group = !on_terminal(stdin, self.stdout, self.stderr);
         spec
     }
 
@@ -363,7 +385,7 @@ fn with_handlers<T>(
 
 fn run_argv(interp: &mut Interp, argv: Vec<String>, opts: Options) -> Res<Value> {
     opts.flush_first(interp)?;
-    let spec = opts.spec(argv);
+    let spec = opts.spec(argv, true);
     let input = opts.input.as_deref().map(str::as_bytes);
     let out = with_handlers(interp, |on_interrupt| {
         os::run(spec, input, opts.timeout, on_interrupt)
@@ -432,7 +454,8 @@ fn pipeline(interp: &mut Interp, mut args: Args) -> Res<Value> {
     }
     let specs = cmds
         .into_iter()
-        .map(|c| argv_of("pipeline", Some(c)).map(|argv| opts.spec(argv)))
+        .enumerate()
+        .map(|(i, c)| argv_of("pipeline", Some(c)).map(|argv| opts.spec(argv, i == 0)))
         .collect::<Res<Vec<_>>>()?;
     opts.flush_first(interp)?;
     let input = opts.input.as_deref().map(str::as_bytes);

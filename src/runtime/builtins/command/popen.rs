@@ -12,8 +12,8 @@ use std::rc::Rc;
 use std::time::Instant;
 
 use super::{
-    argv_of, command_error, cwd_of, env_of, full_timeout, input_of, left, retry, text, timeout_of,
-    Dest,
+    argv_of, command_error, cwd_of, env_of, full_timeout, input_of, left, on_terminal, retry, text,
+    timeout_of, Dest,
 };
 use crate::os::command::{self as os, Child, CommandSpec, Stdio, Stream};
 use crate::os::process::Pid;
@@ -81,9 +81,12 @@ pub fn popen(interp: &mut Interp, args: Args) -> Res<Value> {
     let env = env_of("popen", env)?;
     // Taken last: once another command's stream is ours, no argument error may
     // come between us and the spawn that passes it on.
-    let stdin = match stdin {
-        Some(v @ Value::Object(_)) => Stdio::Fd(connect(&v)?),
-        v => Dest::of("popen", "stdin", v, Dest::Inherit, false)?.stdio(),
+    let (stdin, stdin_dest) = match stdin {
+        Some(v @ Value::Object(_)) => (Stdio::Fd(connect(&v)?), Dest::Pipe),
+        v => {
+            let d = Dest::of("popen", "stdin", v, Dest::Inherit, false)?;
+            (d.stdio(), d)
+        }
     };
     if stdout == Dest::Inherit || stderr == Dest::Inherit {
         interp.out.flush()?;
@@ -91,6 +94,7 @@ pub fn popen(interp: &mut Interp, args: Args) -> Res<Value> {
     let mut spec = CommandSpec::new(argv).stdio(stdin, stdout.stdio(), stderr.stdio());
     spec.cwd = cwd;
     spec.env = env;
+    spec.process_group = !on_terminal(stdin_dest, stdout, stderr);
     let child = os::spawn(spec).map_err(command_error)?;
     let pid = child.pid();
     let has_stdin = child.has_stdin();
