@@ -13,7 +13,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     let mut entries: Vec<_> = entries.flatten().map(|e| e.path()).collect();
     entries.sort();
     for p in entries {
@@ -63,14 +65,19 @@ fn run_one(bin: &Path, script: &Path, bless: bool) -> Result<(), String> {
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     cmd.env("NO_COLOR", "1").env_remove("PROC_BLESS");
     let start = Instant::now();
-    let child = cmd.spawn().map_err(|e| format!("cannot run {}: {e}", bin.display()))?;
+    let child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot run {}: {e}", bin.display()))?;
     let out = child.wait_with_output().map_err(|e| e.to_string())?;
     if start.elapsed() > Duration::from_secs(60) {
         return Err(format!("{} took {:?}", rel.display(), start.elapsed()));
     }
     let stdout = normalise(&String::from_utf8_lossy(&out.stdout));
     let stderr = normalise(&String::from_utf8_lossy(&out.stderr));
-    let status = out.status.code().map_or_else(|| "signal".to_string(), |c| c.to_string());
+    let status = out
+        .status
+        .code()
+        .map_or_else(|| "signal".to_string(), |c| c.to_string());
     let expected = [("stdout", stdout), ("stderr", stderr), ("status", status)];
     let mut failures = Vec::new();
     for (ext, actual) in &expected {
@@ -79,12 +86,22 @@ fn run_one(bin: &Path, script: &Path, bless: bool) -> Result<(), String> {
             "status" => "0".to_string(),
             _ => String::new(),
         };
-        let want = std::fs::read_to_string(&path).map(|s| if *ext == "status" { s.trim().to_string() } else { s });
+        let want = std::fs::read_to_string(&path).map(|s| {
+            if *ext == "status" {
+                s.trim().to_string()
+            } else {
+                s
+            }
+        });
         if bless {
             if actual.is_empty() || (*ext == "status" && actual == "0") {
                 let _ = std::fs::remove_file(&path);
             } else {
-                let body = if *ext == "status" { format!("{actual}\n") } else { actual.clone() };
+                let body = if *ext == "status" {
+                    format!("{actual}\n")
+                } else {
+                    actual.clone()
+                };
                 std::fs::write(&path, body).map_err(|e| e.to_string())?;
             }
             continue;

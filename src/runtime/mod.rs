@@ -45,6 +45,8 @@ pub struct Interp {
     pub exit_signal: Option<i32>,
     /// Children and naming: see `builtins::process`.
     pub procs: builtins::process::ProcState,
+    /// Finished call frames kept for reuse (saves an allocation per call).
+    pub frame_pool: Vec<std::rc::Rc<value::Frame>>,
 }
 
 /// The deepest user-level recursion before a RecursionError.
@@ -64,6 +66,7 @@ impl Interp {
             interrupted: false,
             exit_signal: None,
             procs: builtins::process::ProcState::default(),
+            frame_pool: Vec::new(),
         };
         interp.grow_globals();
         interp.globals[argv_slot as usize] =

@@ -34,6 +34,25 @@ fn type_err<T>(op: BinOp, a: &Value, b: &Value) -> Res<T> {
     }
 }
 
+/// Int-with-int arithmetic and comparison without overflow or division: the
+/// evaluator's fast path. None means "take the general path".
+#[inline(always)]
+pub fn int_fast(op: BinOp, x: i64, y: i64) -> Option<Value> {
+    Some(match op {
+        BinOp::Add => Value::Int(x.checked_add(y)?),
+        BinOp::Sub => Value::Int(x.checked_sub(y)?),
+        BinOp::Mul => Value::Int(x.checked_mul(y)?),
+        BinOp::Rem if y > 0 => Value::Int(x.rem_euclid(y)),
+        BinOp::Lt => Value::Bool(x < y),
+        BinOp::Le => Value::Bool(x <= y),
+        BinOp::Gt => Value::Bool(x > y),
+        BinOp::Ge => Value::Bool(x >= y),
+        BinOp::Eq => Value::Bool(x == y),
+        BinOp::Ne => Value::Bool(x != y),
+        _ => return None,
+    })
+}
+
 pub fn binary(interp: &mut Interp, op: BinOp, a: &Value, b: &Value) -> Res<Value> {
     use Value::*;
     // The hot paths first: int with int.

@@ -71,7 +71,10 @@ struct Encoder<'a> {
 impl Encoder<'_> {
     fn value(&mut self, v: &Value, depth: usize) -> Res<W> {
         if depth > MAX_NESTING {
-            return fail("ValueError", "cannot send a value nested this deeply (does it contain itself?)");
+            return fail(
+                "ValueError",
+                "cannot send a value nested this deeply (does it contain itself?)",
+            );
         }
         Ok(match v {
             Value::Nil | Value::Undefined => W::Nil,
@@ -79,7 +82,12 @@ impl Encoder<'_> {
             Value::Int(i) => W::Int(*i),
             Value::Float(f) => W::Float(*f),
             Value::Str(s) => W::Str(s.to_string()),
-            Value::List(l) => W::List(l.borrow().iter().map(|x| self.value(x, depth + 1)).collect::<Res<_>>()?),
+            Value::List(l) => W::List(
+                l.borrow()
+                    .iter()
+                    .map(|x| self.value(x, depth + 1))
+                    .collect::<Res<_>>()?,
+            ),
             Value::Map(m) => W::Map(
                 m.borrow()
                     .iter()
@@ -95,14 +103,22 @@ impl Encoder<'_> {
             ),
             Value::Range(r) => W::Range(r.start, r.stop, r.step),
             Value::Builtin(b) => {
-                let i = builtins::table().iter().position(|x| std::ptr::eq(*x, *b)).unwrap_or(0);
+                let i = builtins::table()
+                    .iter()
+                    .position(|x| std::ptr::eq(*x, *b))
+                    .unwrap_or(0);
                 W::Builtin(i as u32)
             }
             Value::Error(e) => W::Error(e.err.kind.to_string(), e.err.message.clone()),
             Value::Func(c) => W::Func(self.func(c, depth)?),
             Value::Object(o) => match o.wire() {
                 Some(bytes) => W::Handle(o.type_name().to_string(), bytes),
-                None => return fail("TypeError", format!("a {} cannot be sent to another process", o.type_name())),
+                None => {
+                    return fail(
+                        "TypeError",
+                        format!("a {} cannot be sent to another process", o.type_name()),
+                    )
+                }
             },
         })
     }
@@ -124,7 +140,13 @@ impl Encoder<'_> {
         let mut captures = Vec::new();
         for &(d, slot) in &c.def.captures {
             let Some(env) = &c.env else { continue };
-            let v = env.up(d - 1).slots.borrow().get(slot as usize).cloned().unwrap_or_default();
+            let v = env
+                .up(d - 1)
+                .slots
+                .borrow()
+                .get(slot as usize)
+                .cloned()
+                .unwrap_or_default();
             captures.push((d, slot, self.value(&v, depth + 1)?));
         }
         for &g in &c.def.globals {
@@ -132,7 +154,12 @@ impl Encoder<'_> {
                 continue;
             }
             self.globals_seen.push(g);
-            let v = self.interp.globals.get(g as usize).cloned().unwrap_or(Value::Undefined);
+            let v = self
+                .interp
+                .globals
+                .get(g as usize)
+                .cloned()
+                .unwrap_or(Value::Undefined);
             if matches!(v, Value::Undefined) {
                 continue;
             }
@@ -163,7 +190,11 @@ pub fn encode(interp: &Interp, v: &Value) -> Res<Vec<u8>> {
     let root = enc.value(v, 0)?;
     let msg = Message {
         root,
-        funcs: enc.funcs.into_iter().map(|f| f.expect("function encoded")).collect(),
+        funcs: enc
+            .funcs
+            .into_iter()
+            .map(|f| f.expect("function encoded"))
+            .collect(),
         globals: enc.globals,
     };
     bincode::serialize(&msg).or_else(|e| fail("ValueError", format!("cannot serialize value: {e}")))
@@ -181,7 +212,11 @@ impl Decoder {
             W::Int(i) => Value::Int(i),
             W::Float(f) => Value::Float(f),
             W::Str(s) => Value::Str(s.into()),
-            W::List(xs) => Value::list(xs.into_iter().map(|x| self.value(interp, x)).collect::<Res<_>>()?),
+            W::List(xs) => Value::list(
+                xs.into_iter()
+                    .map(|x| self.value(interp, x))
+                    .collect::<Res<_>>()?,
+            ),
             W::Map(kvs) => {
                 let mut m = IndexMap::with_capacity(kvs.len());
                 for (k, x) in kvs {
@@ -220,7 +255,9 @@ pub fn decode(interp: &mut Interp, bytes: &[u8]) -> Res<Value> {
         Err(e) => return fail("ValueError", format!("cannot deserialize value: {e}")),
     };
     // Functions first, with empty frames, so captures may refer to any of them.
-    let mut dec = Decoder { funcs: Vec::with_capacity(msg.funcs.len()) };
+    let mut dec = Decoder {
+        funcs: Vec::with_capacity(msg.funcs.len()),
+    };
     let mut frames_of = Vec::with_capacity(msg.funcs.len());
     for wf in &msg.funcs {
         let mut env: Option<Rc<Frame>> = None;
@@ -231,7 +268,10 @@ pub fn decode(interp: &mut Interp, bytes: &[u8]) -> Res<Value> {
             env = Some(f);
         }
         chain.reverse(); // innermost first
-        dec.funcs.push(Value::Func(Rc::new(Closure { def: wf.def.clone(), env })));
+        dec.funcs.push(Value::Func(Rc::new(Closure {
+            def: wf.def.clone(),
+            env,
+        })));
         frames_of.push(chain);
     }
     for (wf, chain) in msg.funcs.into_iter().zip(frames_of) {
@@ -260,5 +300,8 @@ pub fn decode(interp: &mut Interp, bytes: &[u8]) -> Res<Value> {
 /// Rebuilds a handle from its description. Each sendable handle type registers
 /// its decoder here.
 pub fn decode_handle(_interp: &mut Interp, ty: &str, _bytes: &[u8]) -> Res<Value> {
-    fail("TypeError", format!("cannot receive a {ty} in this process"))
+    fail(
+        "TypeError",
+        format!("cannot receive a {ty} in this process"),
+    )
 }

@@ -32,6 +32,15 @@ pub struct Var {
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Block {
     pub stmts: Vec<Stmt>,
+    /// Whether any statement is a `fn` declaration (to hoist on entry).
+    pub has_fns: bool,
+}
+
+impl Block {
+    pub fn new(stmts: Vec<Stmt>) -> Block {
+        let has_fns = stmts.iter().any(|s| matches!(s, Stmt::Fn(..)));
+        Block { stmts, has_fns }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -38,7 +38,7 @@ pub fn parse_program(src: u32, text: &str) -> PResult<Program> {
             }
         }
         Ok(Program {
-            body: Block { stmts },
+            body: Block::new(stmts),
             src,
         })
     })
@@ -254,7 +254,7 @@ impl Builder {
             .into_inner()
             .map(|s| self.stmt(s))
             .collect::<PResult<_>>()?;
-        Ok(Block { stmts })
+        Ok(Block::new(stmts))
     }
 
     fn stmt(&self, p: Pair<Rule>) -> PResult<Stmt> {

@@ -13,7 +13,39 @@ use indexmap::IndexMap;
 use std::rc::Rc;
 
 impl Interp {
+    /// The hot expressions are handled here; the rest in `eval_cold`, which keeps
+    /// this function's frame small.
+    #[inline]
     pub fn eval(&mut self, e: &Expr, env: &Env) -> Res<Value> {
+        match e {
+            Expr::Var(v) => self.read_var(v, env),
+            Expr::Int(i) => Ok(Value::Int(*i)),
+            Expr::Binary(op, l, r, span) => {
+                let a = self.eval(l, env)?;
+                let b = self.eval(r, env)?;
+                if let (Value::Int(x), Value::Int(y)) = (&a, &b) {
+                    if let Some(v) = ops::int_fast(*op, *x, *y) {
+                        return Ok(v);
+                    }
+                }
+                at(ops::binary(self, *op, &a, &b), *span)
+            }
+            Expr::Call(callee, args, span) => {
+                let f = self.eval(callee, env)?;
+                if let Value::Func(c) = &f {
+                    if args.len() <= c.def.params.len() && args.iter().all(|a| a.name.is_none()) {
+                        return at(self.call_direct(c, args, env), *span);
+                    }
+                }
+                let args = self.eval_args(args, env)?;
+                at(self.call(&f, args), *span)
+            }
+            _ => self.eval_cold(e, env),
+        }
+    }
+
+    #[inline(never)]
+    fn eval_cold(&mut self, e: &Expr, env: &Env) -> Res<Value> {
         match e {
             Expr::Var(v) => self.read_var(v, env),
             Expr::Int(i) => Ok(Value::Int(*i)),
@@ -156,8 +188,14 @@ impl Interp {
         Ok(out)
     }
 
+    #[inline]
     pub fn read_var(&mut self, var: &Var, env: &Env) -> Res<Value> {
         let v = match var.res {
+            Binding::Local { depth: 0, slot } => {
+                let f = env.as_ref().expect("locals only inside functions");
+                let v = f.slots.borrow()[slot as usize].clone();
+                v
+            }
             Binding::Local { depth, slot } => {
                 let f = env
                     .as_ref()
@@ -178,11 +216,7 @@ impl Interp {
             },
         };
         if let Value::Undefined = v {
-            return Err(
-                RtError::new("NameError", format!("`{}` is not defined", var.name))
-                    .at(var.span)
-                    .into(),
-            );
+            return Err(undefined(var));
         }
         Ok(v)
     }
@@ -342,6 +376,13 @@ impl Interp {
             ),
         }
     }
+}
+
+#[cold]
+fn undefined(var: &Var) -> crate::runtime::error::Unwind {
+    RtError::new("NameError", format!("`{}` is not defined", var.name))
+        .at(var.span)
+        .into()
 }
 
 fn slice(o: &Value, lo: Option<i64>, hi: Option<i64>) -> Res<Value> {

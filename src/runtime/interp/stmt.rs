@@ -28,6 +28,19 @@ impl Interp {
     }
 
     fn exec_stmts(&mut self, block: &Block, env: &Env) -> Res<Value> {
+        if block.has_fns {
+            self.hoist(block, env)?;
+        }
+        let mut last = Value::Nil;
+        for s in &block.stmts {
+            self.poll_signals()?;
+            last = self.exec(s, env)?;
+        }
+        Ok(last)
+    }
+
+    #[inline(never)]
+    fn hoist(&mut self, block: &Block, env: &Env) -> Res<()> {
         for s in &block.stmts {
             if let Stmt::Fn(var, def) = s {
                 let f = Value::Func(Rc::new(Closure {
@@ -37,12 +50,7 @@ impl Interp {
                 self.assign_var(var, f, env)?;
             }
         }
-        let mut last = Value::Nil;
-        for s in &block.stmts {
-            self.poll_signals()?;
-            last = self.exec(s, env)?;
-        }
-        Ok(last)
+        Ok(())
     }
 
     fn exec(&mut self, s: &Stmt, env: &Env) -> Res<Value> {
