@@ -232,10 +232,15 @@ fn no_orphans_after_sigkill() {
     assert_eq!(it.line(), "ready");
     let pids = tree_pids(&dir);
     assert_eq!(pids.len(), 5);
-    assert!(pids.iter().all(|&p| !gone(p)), "all running before the kill");
+    assert!(
+        pids.iter().all(|&p| !gone(p)),
+        "all running before the kill"
+    );
     it.signal(libc::SIGKILL);
     assert_eq!(it.wait(Duration::from_secs(5)), 128 + libc::SIGKILL);
-    let all_gone = wait_until(Duration::from_millis(1500), || pids.iter().all(|&p| gone(p)));
+    let all_gone = wait_until(Duration::from_millis(1500), || {
+        pids.iter().all(|&p| gone(p))
+    });
     let left: Vec<_> = pids.iter().filter(|&&p| !gone(p)).collect();
     assert!(all_gone, "orphans left: {left:?}");
 }
@@ -249,7 +254,11 @@ fn signal_cleanup(sig: i32, code: i32) {
     let start = Instant::now();
     it.signal(sig);
     assert_eq!(it.wait(Duration::from_secs(5)), code);
-    assert!(start.elapsed() < Duration::from_secs(3), "slow: {:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "slow: {:?}",
+        start.elapsed()
+    );
     // The interpreter waited for them: not even zombies are left.
     let left: Vec<_> = pids.iter().filter(|&&p| stat(p).is_some()).collect();
     assert!(left.is_empty(), "children left: {left:?}");
@@ -290,13 +299,19 @@ input()
     let after = fd_count(it.pid());
     it.send_line("done");
     assert_eq!(it.wait(Duration::from_secs(5)), 0);
-    assert_eq!(before, after, "descriptors leaked over 10,000 spawn/join cycles");
+    assert_eq!(
+        before, after,
+        "descriptors leaked over 10,000 spawn/join cycles"
+    );
 }
 
 #[test]
 fn sigint_interrupts_input() {
     let dir = Scratch::new("input");
-    let script = write_script(&dir, "print(\"reading\")\nlet l = input()\nprint(\"got\", l)\n");
+    let script = write_script(
+        &dir,
+        "print(\"reading\")\nlet l = input()\nprint(\"got\", l)\n",
+    );
     let mut it = Interp::start(&script, &[]);
     assert_eq!(it.line(), "reading");
     std::thread::sleep(Duration::from_millis(50));
@@ -329,14 +344,20 @@ sleep(30)
     let mut it = Interp::start(&script, &[dir.0.to_str().expect("utf-8 path")]);
     assert_eq!(it.line(), "before");
     let me = it.pid();
-    assert_eq!(it.wait(Duration::from_secs(3)), 0, "the original exits 0 at once");
+    assert_eq!(
+        it.wait(Duration::from_secs(3)),
+        0,
+        "the original exits 0 at once"
+    );
     let pid: i32 = std::fs::read_to_string(dir.path("pidfile"))
         .expect("pidfile written before the original exits")
         .trim()
         .parse()
         .expect("pid");
     assert_ne!(pid, me);
-    assert!(wait_until(Duration::from_secs(3), || dir.path("child").exists()));
+    assert!(wait_until(Duration::from_secs(3), || dir
+        .path("child")
+        .exists()));
     assert_eq!(
         std::fs::read_to_string(dir.path("child")).expect("child"),
         "children work"

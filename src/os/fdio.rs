@@ -126,7 +126,11 @@ impl Writer {
     /// Writes all of `data` (blocking while the pipe is full). When a signal
     /// interrupts the write, `interrupted` is asked whether to go on; `false`
     /// abandons the write with `ErrorKind::Interrupted`.
-    pub fn write_all(&mut self, data: &[u8], mut interrupted: impl FnMut() -> bool) -> io::Result<()> {
+    pub fn write_all(
+        &mut self,
+        data: &[u8],
+        mut interrupted: impl FnMut() -> bool,
+    ) -> io::Result<()> {
         let mut rest = data;
         while !rest.is_empty() {
             // SAFETY: writing from a live slice.

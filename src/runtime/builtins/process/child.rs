@@ -96,9 +96,11 @@ pub fn eval_spawn(interp: &mut Interp, sp: &Spawn, env: &Env) -> Res<Value> {
     let (reader, writer) = match fdio::pipe() {
         Ok(p) => p,
         Err(e) => {
-            return Err(RtError::new("ProcessError", format!("cannot make a pipe: {e}"))
-                .at(sp.span)
-                .into())
+            return Err(
+                RtError::new("ProcessError", format!("cannot make a pipe: {e}"))
+                    .at(sp.span)
+                    .into(),
+            )
         }
     };
     let name = interp.procs.next_name();

@@ -151,7 +151,11 @@ impl Process {
             let open = self.pump();
             // While the pipe is open, only check (the poll below waits for data
             // or SIGCHLD); once it is closed, wait for the exit itself.
-            let wait_for = if open { Some(Duration::ZERO) } else { remaining };
+            let wait_for = if open {
+                Some(Duration::ZERO)
+            } else {
+                remaining
+            };
             match osp::wait(self.pid, wait_for) {
                 Ok(st) => {
                     self.finish(st);
@@ -262,9 +266,7 @@ impl Object for Process {
             _ => {
                 return fail(
                     "TypeError",
-                    format!(
-                        "process has no field `{name}` (it has pid, name, daemon, exitcode)"
-                    ),
+                    format!("process has no field `{name}` (it has pid, name, daemon, exitcode)"),
                 )
             }
         })

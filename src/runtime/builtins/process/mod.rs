@@ -127,10 +127,13 @@ pub fn fork_child(interp: &mut Interp, body: impl FnOnce(&mut Interp) -> i32) ->
         interp.procs.after_fork();
         interp.exit_signal = None;
         let code = body(interp);
-        match interp.out.flush() {
+        let code = match interp.out.flush() {
             Err(Unwind::Exit(n)) if code == 0 => n,
             _ => code,
-        }
+        };
+        // All output went through `interp.out` (now flushed) or unbuffered
+        // stderr: nothing is left for `fork_with` to flush.
+        osp::exit_child(code)
     }) {
         Ok(pid) => Ok(pid),
         Err(e) => fail("ProcessError", format!("cannot fork: {e}")),
@@ -258,7 +261,10 @@ pub fn send_signal(func: &str, pid: Pid, sig: i32) -> Res<()> {
     match osp::kill(pid, sig) {
         Ok(()) => Ok(()),
         Err(e) => match e.raw_os_error() {
-            Some(libc::ESRCH) => fail("ProcessError", format!("{func}(): no process with pid {pid}")),
+            Some(libc::ESRCH) => fail(
+                "ProcessError",
+                format!("{func}(): no process with pid {pid}"),
+            ),
             Some(libc::EPERM) => fail(
                 "ProcessError",
                 format!("{func}(): not allowed to signal pid {pid}"),
