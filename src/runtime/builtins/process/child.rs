@@ -166,6 +166,11 @@ fn run(
         code = c;
         msg = None;
     }
+    // No result pipe left if the call went on in a `daemonize`d grandchild
+    // (`after_fork` closed it there; the parent saw this process exit 0).
+    if interp.procs.result_fd.is_none() {
+        msg = None;
+    }
     if let Some(bytes) = msg {
         let sent = writer.write_all(&bytes, || interp.handle_signals().is_ok());
         if sent.is_err() && interp.exit_signal.is_none() {

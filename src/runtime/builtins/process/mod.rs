@@ -114,6 +114,10 @@ impl ProcState {
 /// is flushed first so nothing is printed twice. Used by spawn/daemon and the
 /// pool's workers. In the child, the parent's children are forgotten. A daemon
 /// may not fork (`ProcessError`), as in Python.
+///
+/// The child ends with `_exit` as soon as `body` returns and `interp.out` is
+/// flushed: output must go through `interp.out` or (unbuffered) stderr, never
+/// Rust's `print!`, whose buffer is not flushed there.
 pub fn fork_child(interp: &mut Interp, body: impl FnOnce(&mut Interp) -> i32) -> Res<Pid> {
     if interp.procs.daemon {
         return fail(
