@@ -145,7 +145,8 @@ pub fn run() -> i32 {
                     interp.interrupted = false;
                     interp.exit_signal = None;
                     let _ = interp.out.flush();
-                    eprintln!("interrupted");
+                    // The terminal echoed `^C` with no newline after it.
+                    eprintln!("\ninterrupted");
                     continue;
                 }
                 return super::run::finish(&mut interp, Outcome::Exit(code));
