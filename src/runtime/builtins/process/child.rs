@@ -75,7 +75,7 @@ fn target<'a>(interp: &mut Interp, sp: &'a Spawn, env: &Env) -> Res<Target<'a>> 
         return Ok(Target::Call(f, args));
     }
     let f = interp.eval(callee, env)?;
-    let f = callable(f, expr_span(callee))?;
+    let f = callable(f, expr_span(callee).unwrap_or(sp.span))?;
     let args = interp.eval_args(args, env)?;
     Ok(Target::Call(f, args))
 }
