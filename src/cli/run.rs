@@ -112,7 +112,7 @@ pub fn finish(interp: &mut Interp, outcome: Outcome) -> i32 {
     };
     // Pools first: their workers are stopped, not waited for like other children.
     builtins::pool::at_exit(interp);
-    builtins::process::at_exit(interp);
+    let code = builtins::process::at_exit(interp).unwrap_or(code);
     if interp.out.is_broken() && code == 0 {
         return crate::runtime::output::BROKEN_PIPE_EXIT;
     }

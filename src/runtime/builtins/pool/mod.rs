@@ -215,7 +215,7 @@ impl Object for Pool {
         if self.sh.check_owner().is_err() {
             return Ok(());
         }
-        if interp.interrupted || interp.terminating {
+        if interp.interrupted || interp.exit_signal.is_some() {
             self.sh.terminate();
         } else {
             close(&self.sh);
