@@ -933,7 +933,10 @@ fn step(interp: &mut Interp, sh: &Shared, timeout: Option<Duration>) -> Res<()> 
     // New workers change what the caller may be waiting for (room to submit).
     let before = st.events.wrapping_sub(want as u64);
     signal::drain_wake();
-    process::sweep_if_signalled();
+    if process::sweep_if_signalled() {
+        // Spawned children reaped here need their result pipes closed too.
+        crate::runtime::builtins::process::collect_exited(interp);
+    }
     st.reap();
     st.dispatch(interp, sh);
     st.flush_writes();
