@@ -3,6 +3,7 @@
 //! a resolved AST means the same thing in every process.
 
 pub mod core;
+pub mod ipc;
 pub mod json;
 pub mod methods;
 pub mod process;
@@ -14,7 +15,12 @@ use std::sync::OnceLock;
 pub fn table() -> &'static [&'static Builtin] {
     static TABLE: OnceLock<Vec<&'static Builtin>> = OnceLock::new();
     TABLE.get_or_init(|| {
-        let families: &[&'static [Builtin]] = &[core::BUILTINS, json::BUILTINS, process::BUILTINS];
+        let families: &[&'static [Builtin]] = &[
+            core::BUILTINS,
+            json::BUILTINS,
+            process::BUILTINS,
+            ipc::BUILTINS,
+        ];
         families.iter().flat_map(|f| f.iter()).collect()
     })
 }
