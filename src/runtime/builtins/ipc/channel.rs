@@ -4,7 +4,7 @@
 use super::{described, flag, io_error, ipc_error, no_method, secs, timeout_arg, wait};
 use crate::os::ipc::{self, IpcError};
 use crate::runtime::error::{fail, Res};
-use crate::runtime::value::{Args, Object, Value};
+use crate::runtime::value::{plural, Args, Object, Value};
 use crate::runtime::{wire, Interp};
 use std::any::Any;
 use std::time::Duration;
@@ -59,7 +59,7 @@ impl Queue {
             Ok(()) => Ok(()),
             Err(IpcError::Full) => {
                 let max = q.maxsize();
-                match t.filter(|_| block) {
+                match t.filter(|t| block && !t.is_zero()) {
                     Some(t) => fail(
                         "Full",
                         format!("queue still full after {}s (maxsize {max})", secs(t)),
@@ -85,7 +85,7 @@ impl Queue {
         match r {
             Ok(msg) => wire::decode(interp, &msg).map(Some),
             Err(IpcError::Closed) => Ok(None),
-            Err(IpcError::Empty) => match t.filter(|_| block) {
+            Err(IpcError::Empty) => match t.filter(|t| block && !t.is_zero()) {
                 Some(t) => fail("Empty", format!("queue still empty after {}s", secs(t))),
                 None => fail("Empty", "queue is empty"),
             },
@@ -168,9 +168,10 @@ impl Object for Queue {
                     Err(IpcError::Timeout) => fail(
                         "Timeout",
                         format!(
-                            "queue.join() timed out after {}s ({} items not done)",
+                            "queue.join() timed out after {}s ({} item{} not done)",
                             secs(t.unwrap_or_default()),
-                            q.unfinished()
+                            q.unfinished(),
+                            plural(q.unfinished())
                         ),
                     ),
                     Err(e) => Err(ipc_error(e)),

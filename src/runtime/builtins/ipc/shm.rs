@@ -141,6 +141,11 @@ impl Object for Cell {
                 let [n] = args.bind("add", ["n"], 1)?;
                 self.add(interp, &n.unwrap_or_default())
             }
+            "value" => {
+                // `v.value(x)` calls the function the cell holds.
+                let f = self.read(interp)?;
+                interp.call(&f, args)
+            }
             _ => no_method("value", name),
         }
     }
