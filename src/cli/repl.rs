@@ -144,7 +144,8 @@ pub fn run() -> i32 {
                 if interp.interrupted {
                     interp.interrupted = false;
                     let _ = interp.out.flush();
-                    eprintln!("interrupted");
+                    // The terminal echoed `^C` with no newline after it.
+                    eprintln!("\ninterrupted");
                     continue;
                 }
                 return super::run::finish(&mut interp, Outcome::Exit(code));
