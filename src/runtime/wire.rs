@@ -204,6 +204,33 @@ pub fn encode(interp: &Interp, v: &Value) -> Res<Vec<u8>> {
     bincode::serialize(&msg).or_else(|e| fail("ValueError", format!("cannot serialize value: {e}")))
 }
 
+/// Serializes a value and hands the bytes to `f`. Plain values are written
+/// into a buffer kept for the next call, so a small item costs no allocation.
+pub fn encode_with<R>(interp: &Interp, v: &Value, f: impl FnOnce(&[u8]) -> R) -> Res<R> {
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    let mut f = Some(f);
+    let done = SCRATCH.with(|s| {
+        // Busy (an `f` that sends again): take the allocating path.
+        let mut buf = s.try_borrow_mut().ok()?;
+        buf.clear();
+        if !plain::encode_into(&mut buf, v) {
+            return None;
+        }
+        let r = f.take().map(|f| f(&buf));
+        if buf.capacity() > 64 * 1024 {
+            *buf = Vec::new();
+        }
+        r
+    });
+    match (done, f) {
+        (Some(r), _) => Ok(r),
+        (None, Some(f)) => Ok(f(&encode(interp, v)?)),
+        (None, None) => unreachable!("`f` runs at most once"),
+    }
+}
+
 struct Decoder {
     funcs: Vec<Value>,
 }
@@ -340,8 +367,14 @@ mod plain {
     /// function, a handle, an error) or nests too deeply.
     pub(super) fn encode(v: &Value) -> Option<Vec<u8>> {
         let mut out = Vec::with_capacity(16);
+        encode_into(&mut out, v).then_some(out)
+    }
+
+    /// Appends the compact form of `v` to `out` (false: `v` is not plain, and
+    /// `out` holds a partial message).
+    pub(super) fn encode_into(out: &mut Vec<u8>, v: &Value) -> bool {
         out.push(PLAIN);
-        value(&mut out, v, 0).then_some(out)
+        value(out, v, 0)
     }
 
     fn len(out: &mut Vec<u8>, mut n: usize) {

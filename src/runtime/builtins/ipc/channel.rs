@@ -46,15 +46,16 @@ pub(super) fn queue(_: &mut Interp, args: Args) -> Res<Value> {
 
 impl Queue {
     fn put(&self, interp: &mut Interp, item: &Value, block: bool, t: Option<Duration>) -> Res<()> {
-        let msg = wire::encode(interp, item)?;
         let q = &self.0;
-        let r = wait(
-            interp,
-            block,
-            t,
-            |r| matches!(r, Err(IpcError::Full)),
-            |b, left| q.put(&msg, b, left),
-        )?;
+        // Most puts find room: try at once, from the reused encoding buffer.
+        let r = match wire::encode_with(interp, item, |msg| q.put(msg, false, None))? {
+            Err(IpcError::Full) if block && t != Some(Duration::ZERO) => {
+                let msg = wire::encode(interp, item)?;
+                interp.out.flush()?;
+                wait(interp, true, t, |_| false, |b, left| q.put(&msg, b, left))?
+            }
+            r => r,
+        };
         match r {
             Ok(()) => Ok(()),
             Err(IpcError::Full) => {
@@ -210,34 +211,34 @@ pub(super) fn pipe(_: &mut Interp, args: Args) -> Res<Value> {
 }
 
 impl Pipe {
-    /// What this end is: "duplex", "reader" or "writer".
+    /// What an open end is: "duplex", "reader" or "writer".
     fn role(&self) -> &'static str {
         match (self.0.can_send(), self.0.can_recv()) {
             (true, true) => "duplex",
-            (false, true) => "reader",
+            (false, _) => "reader",
             (true, false) => "writer",
-            // A closed end has neither; its side tells what it was.
-            (false, false) => "end",
         }
     }
 
     fn send(&self, interp: &mut Interp, v: &Value) -> Res<()> {
-        if self.0.is_closed() {
-            return fail("Closed", "send on a closed pipe end");
-        }
-        if !self.0.can_send() {
-            return fail(
+        let end = &self.0;
+        let r = match wire::encode_with(interp, v, |msg| end.send(msg))? {
+            // It waited (64 MiB unread) and a signal came: the message is not
+            // sent; run the handlers and go on.
+            Err(IpcError::Interrupted) => {
+                let msg = wire::encode(interp, v)?;
+                wait(interp, true, None, |_| false, |_, _| end.send(&msg))?
+            }
+            r => r,
+        };
+        match r {
+            Ok(()) => Ok(()),
+            Err(IpcError::Closed) if end.is_closed() => fail("Closed", "send on a closed pipe end"),
+            Err(IpcError::Closed) => fail("Closed", "the other end of the pipe is closed"),
+            Err(IpcError::WrongEnd) => fail(
                 "ValueError",
                 "cannot send on the read end of a one-way pipe",
-            );
-        }
-        let msg = wire::encode(interp, v)?;
-        let end = &self.0;
-        // A send only waits while 64 MiB are unread (then it cannot be told
-        // apart from a flush-worthy wait, so flush first).
-        match wait(interp, true, None, |_| false, |_, _| end.send(&msg))? {
-            Ok(()) => Ok(()),
-            Err(IpcError::Closed) => fail("Closed", "the other end of the pipe is closed"),
+            ),
             Err(e) => Err(ipc_error(e)),
         }
     }
@@ -245,15 +246,6 @@ impl Pipe {
     /// The next message; `Ok(None)` once every copy of the other end is closed
     /// and nothing is left.
     fn recv(&self, interp: &mut Interp) -> Res<Option<Value>> {
-        if self.0.is_closed() {
-            return fail("Closed", "recv on a closed pipe end");
-        }
-        if !self.0.can_recv() {
-            return fail(
-                "ValueError",
-                "cannot recv on the write end of a one-way pipe",
-            );
-        }
         let end = &self.0;
         let r = wait(
             interp,
@@ -264,7 +256,12 @@ impl Pipe {
         )?;
         match r {
             Ok(msg) => wire::decode(interp, &msg).map(Some),
+            Err(IpcError::Closed) if end.is_closed() => fail("Closed", "recv on a closed pipe end"),
             Err(IpcError::Closed) => Ok(None),
+            Err(IpcError::WrongEnd) => fail(
+                "ValueError",
+                "cannot recv on the write end of a one-way pipe",
+            ),
             Err(e) => Err(ipc_error(e)),
         }
     }

@@ -76,13 +76,25 @@ pub(super) fn value(interp: &mut Interp, args: Args) -> Res<Value> {
 
 impl Cell {
     fn read(&self, interp: &mut Interp) -> Res<Value> {
-        let bytes = retry(interp, || self.0.get())?;
-        wire::decode(interp, &bytes)
+        // Plain values are decoded in place; others are copied out first.
+        let got = retry(interp, || {
+            self.0
+                .get_with(|b| wire::decode_plain(b).ok_or_else(|| b.to_vec()))
+        })?;
+        match got {
+            Ok(v) => Ok(v),
+            Err(bytes) => wire::decode(interp, &bytes),
+        }
     }
 
     fn write(&self, interp: &mut Interp, v: &Value) -> Res<()> {
-        let bytes = wire::encode(interp, v)?;
-        retry(interp, || self.0.set(&bytes))
+        match wire::encode_with(interp, v, |b| self.0.set(b))? {
+            Err(IpcError::Interrupted) => {
+                let bytes = wire::encode(interp, v)?;
+                retry(interp, || self.0.set(&bytes))
+            }
+            r => r.map_err(ipc_error),
+        }
     }
 
     /// `v.add(n)`: read, add and write under the cell's lock.
