@@ -143,6 +143,7 @@ pub fn run() -> i32 {
             Outcome::Exit(code) => {
                 if interp.interrupted {
                     interp.interrupted = false;
+                    interp.exit_signal = None;
                     let _ = interp.out.flush();
                     // The terminal echoed `^C` with no newline after it.
                     eprintln!("\ninterrupted");

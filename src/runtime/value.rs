@@ -461,7 +461,15 @@ impl Value {
         }
     }
 
+    #[inline]
     pub fn truthy(&self) -> bool {
+        if let Value::Bool(b) = self {
+            return *b;
+        }
+        self.truthy_slow()
+    }
+
+    fn truthy_slow(&self) -> bool {
         match self {
             Value::Nil | Value::Undefined => false,
             Value::Bool(b) => *b,

@@ -8,7 +8,6 @@ use crate::runtime::value::{Args, Builtin, ErrorVal, Key, Object, RangeVal, Valu
 use crate::runtime::Interp;
 use std::any::Any;
 use std::cmp::Ordering;
-use std::io::BufRead;
 use std::rc::Rc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -231,21 +230,29 @@ fn eprint(interp: &mut Interp, args: Args) -> Res<Value> {
     Ok(Value::Nil)
 }
 
-/// Reads one line from stdin without its line ending; None at EOF.
-pub fn read_stdin_line() -> Res<Option<String>> {
-    let mut line = String::new();
-    match std::io::stdin().lock().read_line(&mut line) {
-        Ok(0) => Ok(None),
-        Ok(_) => {
-            if line.ends_with('\n') {
-                line.pop();
-                if line.ends_with('\r') {
+/// Reads one line from stdin without its line ending; None at EOF. Signals
+/// interrupt the wait promptly: their handlers run, then it reads on.
+pub fn read_stdin_line(interp: &mut Interp) -> Res<Option<String>> {
+    use crate::os::fdio::{LineError, StdinLines};
+    thread_local! {
+        static STDIN: std::cell::RefCell<StdinLines> = const { std::cell::RefCell::new(StdinLines::new()) };
+    }
+    loop {
+        match STDIN.with(|s| s.borrow_mut().next_line()) {
+            Ok(None) => return Ok(None),
+            Ok(Some(bytes)) => {
+                let mut line = String::from_utf8_lossy(&bytes).into_owned();
+                if line.ends_with('\n') {
                     line.pop();
+                    if line.ends_with('\r') {
+                        line.pop();
+                    }
                 }
+                return Ok(Some(line));
             }
-            Ok(Some(line))
+            Err(LineError::Interrupted) => interp.handle_signals()?,
+            Err(LineError::Io(e)) => return fail("IOError", format!("cannot read stdin: {e}")),
         }
-        Err(e) => fail("IOError", format!("cannot read stdin: {e}")),
     }
 }
 
@@ -255,7 +262,7 @@ fn input(interp: &mut Interp, args: Args) -> Res<Value> {
         interp.out.write_str(&display(&p))?;
     }
     interp.out.flush()?;
-    Ok(read_stdin_line()?.map_or(Value::Nil, |l| Value::Str(l.into())))
+    Ok(read_stdin_line(interp)?.map_or(Value::Nil, |l| Value::Str(l.into())))
 }
 
 /// `lines()`: stdin as a stream of lines, read as they arrive.
@@ -271,8 +278,8 @@ impl Object for StdinLines {
     fn as_any(&self) -> &dyn Any {
         self
     }
-    fn next_item(&self, _: &mut Interp) -> Res<Option<Value>> {
-        Ok(read_stdin_line()?.map(|l| Value::Str(l.into())))
+    fn next_item(&self, interp: &mut Interp) -> Res<Option<Value>> {
+        Ok(read_stdin_line(interp)?.map(|l| Value::Str(l.into())))
     }
 }
 

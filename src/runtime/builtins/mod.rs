@@ -2,6 +2,7 @@
 //! binds names against; indices into it are stable for the life of the binary, so
 //! a resolved AST means the same thing in every process.
 
+pub mod command;
 pub mod core;
 pub mod ipc;
 pub mod json;
@@ -19,6 +20,7 @@ pub fn table() -> &'static [&'static Builtin] {
             core::BUILTINS,
             json::BUILTINS,
             process::BUILTINS,
+            command::BUILTINS,
             ipc::BUILTINS,
         ];
         families.iter().flat_map(|f| f.iter()).collect()

@@ -289,7 +289,17 @@ impl Interp {
                     Some(op) => {
                         let old = self.read_var(var, env)?;
                         let rhs = self.eval(value, env)?;
-                        at(crate::runtime::ops::binary(self, op, &old, &rhs), span)?
+                        match (&old, &rhs) {
+                            (Value::Int(x), Value::Int(y)) => {
+                                match crate::runtime::ops::int_fast(op, *x, *y) {
+                                    Some(v) => v,
+                                    None => {
+                                        at(crate::runtime::ops::binary(self, op, &old, &rhs), span)?
+                                    }
+                                }
+                            }
+                            _ => at(crate::runtime::ops::binary(self, op, &old, &rhs), span)?,
+                        }
                     }
                 };
                 self.assign_var(var, v, env)
