@@ -209,14 +209,21 @@ impl Interp {
     fn read_var_cold(&mut self, var: &Var, env: &Env) -> Res<Value> {
         let v = match var.res {
             Binding::Local { depth, slot } => {
-                let f = env.as_ref().expect("locals only inside functions").up(depth);
+                let f = env
+                    .as_ref()
+                    .expect("locals only inside functions")
+                    .up(depth);
                 let v = f.slots.borrow()[slot as usize].clone();
                 v
             }
             Binding::Global(slot) => self.globals[slot as usize].clone(),
             Binding::Builtin(i) => Value::Builtin(builtins::table()[i as usize]),
             Binding::Dynamic => match self.resolver.global_slot(&var.name) {
-                Some(slot) => self.globals.get(slot as usize).cloned().unwrap_or(Value::Undefined),
+                Some(slot) => self
+                    .globals
+                    .get(slot as usize)
+                    .cloned()
+                    .unwrap_or(Value::Undefined),
                 None => Value::Undefined,
             },
         };

@@ -12,6 +12,12 @@ use std::time::Duration;
 pub(super) fn decode(ty: &str, bytes: &[u8]) -> std::io::Result<Option<Value>> {
     Ok(Some(match ty {
         "queue" => Value::object(Queue(ipc::Queue::from_description(bytes)?)),
+        // A pipe end closed before it was sent arrives closed.
+        "pipe" if bytes.is_empty() => {
+            let (end, _) = ipc::pipe(false)?;
+            end.close();
+            Value::object(Pipe(end))
+        }
         "pipe" => Value::object(Pipe(ipc::PipeEnd::from_description(bytes)?)),
         _ => return Ok(None),
     }))
@@ -335,6 +341,9 @@ impl Object for Pipe {
     }
 
     fn wire(&self) -> Option<Vec<u8>> {
+        if self.0.is_closed() {
+            return Some(Vec::new());
+        }
         described(self.0.describe())
     }
 }

@@ -17,7 +17,6 @@ mod shm;
 mod sync;
 
 use crate::os::ipc::{IpcError, IpcResult};
-use crate::runtime::builtins::core::seconds;
 use crate::runtime::error::{fail, Res, RtError, Unwind};
 use crate::runtime::value::{Builtin, Value};
 use crate::runtime::Interp;
@@ -146,12 +145,38 @@ fn flag(v: Option<Value>, default: bool) -> bool {
     v.map_or(default, |v| v.truthy())
 }
 
-/// A `timeout` argument: nil means none.
+/// A `timeout` argument in seconds: nil means none.
 fn timeout_arg(func: &str, v: Option<Value>) -> Res<Option<Duration>> {
-    match v {
-        None | Some(Value::Nil) => Ok(None),
-        Some(v) => seconds(func, &v).map(Some),
+    let v = match v {
+        None | Some(Value::Nil) => return Ok(None),
+        Some(v) => v,
+    };
+    let secs = match v {
+        Value::Int(i) => i as f64,
+        Value::Float(f) => f,
+        _ => {
+            return fail(
+                "TypeError",
+                format!(
+                    "{func}(): timeout must be a number of seconds or nil, not {}",
+                    v.type_name()
+                ),
+            )
+        }
+    };
+    if !(secs >= 0.0) {
+        return fail(
+            "ValueError",
+            format!(
+                "{func}(): timeout must not be negative, got {}",
+                crate::runtime::format::display(&v)
+            ),
+        );
     }
+    // Longer than anyone waits: as good as none (and no overflow).
+    Ok(Duration::try_from_secs_f64(secs)
+        .ok()
+        .filter(|d| d.as_secs() < 1 << 40))
 }
 
 /// Seconds for a message: `0.5`, `2`.
