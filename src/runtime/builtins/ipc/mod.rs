@@ -164,7 +164,7 @@ fn timeout_arg(func: &str, v: Option<Value>) -> Res<Option<Duration>> {
             )
         }
     };
-    if !(secs >= 0.0) {
+    if secs.is_nan() || secs < 0.0 {
         return fail(
             "ValueError",
             format!(
