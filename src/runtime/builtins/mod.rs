@@ -7,6 +7,7 @@ pub mod core;
 pub mod ipc;
 pub mod json;
 pub mod methods;
+pub mod pool;
 pub mod process;
 
 use crate::runtime::value::Builtin;
@@ -21,6 +22,7 @@ pub fn table() -> &'static [&'static Builtin] {
             json::BUILTINS,
             process::BUILTINS,
             command::BUILTINS,
+            pool::BUILTINS,
             ipc::BUILTINS,
         ];
         families.iter().flat_map(|f| f.iter()).collect()
