@@ -62,6 +62,11 @@ impl Output {
         self.buf.clear();
     }
 
+    /// Whether output is buffered and not yet written.
+    pub fn pending(&self) -> bool {
+        !self.buf.is_empty()
+    }
+
     pub fn is_broken(&self) -> bool {
         self.broken
     }

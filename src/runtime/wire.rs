@@ -6,7 +6,8 @@
 //! closure defined after a pool worker started still runs there. A function that
 //! refers to itself (recursion through a global) or is shared appears once, in the
 //! message's function table. Handles travel as a description of their OS object
-//! (see `Object::wire`) and are rebuilt by `decode_handle`.
+//! (see `Object::wire`) and are rebuilt by `decode_handle`. Messages holding
+//! only plain values take a compact form of their own (see `plain`).
 
 use super::error::{fail, Res};
 use super::value::{Closure, ErrorVal, Frame, Key, RangeVal, Value};
@@ -188,6 +189,9 @@ impl Encoder<'_> {
 
 /// Serializes a value for another process.
 pub fn encode(interp: &Interp, v: &Value) -> Res<Vec<u8>> {
+    if let Some(bytes) = plain::encode(v) {
+        return Ok(bytes);
+    }
     let mut enc = Encoder {
         interp,
         funcs: Vec::new(),
@@ -206,6 +210,33 @@ pub fn encode(interp: &Interp, v: &Value) -> Res<Vec<u8>> {
         globals: enc.globals,
     };
     bincode::serialize(&msg).or_else(|e| fail("ValueError", format!("cannot serialize value: {e}")))
+}
+
+/// Serializes a value and hands the bytes to `f`. Plain values are written
+/// into a buffer kept for the next call, so a small item costs no allocation.
+pub fn encode_with<R>(interp: &Interp, v: &Value, f: impl FnOnce(&[u8]) -> R) -> Res<R> {
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    let mut f = Some(f);
+    let done = SCRATCH.with(|s| {
+        // Busy (an `f` that sends again): take the allocating path.
+        let mut buf = s.try_borrow_mut().ok()?;
+        buf.clear();
+        if !plain::encode_into(&mut buf, v) {
+            return None;
+        }
+        let r = f.take().map(|f| f(&buf));
+        if buf.capacity() > 64 * 1024 {
+            *buf = Vec::new();
+        }
+        r
+    });
+    match (done, f) {
+        (Some(r), _) => Ok(r),
+        (None, Some(f)) => Ok(f(&encode(interp, v)?)),
+        (None, None) => unreachable!("`f` runs at most once"),
+    }
 }
 
 struct Decoder {
@@ -258,6 +289,12 @@ impl Decoder {
 /// functions need are filled in where this process has none yet (never
 /// overwritten: a process keeps its own state).
 pub fn decode(interp: &mut Interp, bytes: &[u8]) -> Res<Value> {
+    if let Some((&plain::PLAIN, rest)) = bytes.split_first() {
+        return match plain::decode(rest) {
+            Some(v) => Ok(v),
+            None => fail("ValueError", "cannot deserialize value: corrupt message"),
+        };
+    }
     let msg: Message = match bincode::deserialize(bytes) {
         Ok(m) => m,
         Err(e) => return fail("ValueError", format!("cannot deserialize value: {e}")),
@@ -307,9 +344,218 @@ pub fn decode(interp: &mut Interp, bytes: &[u8]) -> Res<Value> {
 
 /// Rebuilds a handle from its description. Each sendable handle type registers
 /// its decoder here.
-pub fn decode_handle(_interp: &mut Interp, ty: &str, _bytes: &[u8]) -> Res<Value> {
-    fail(
-        "TypeError",
-        format!("cannot receive a {ty} in this process"),
-    )
+pub fn decode_handle(_interp: &mut Interp, ty: &str, bytes: &[u8]) -> Res<Value> {
+    builtins::ipc::decode_handle(ty, bytes)
+}
+
+/// The compact form of plain values (nil, bools, numbers, strings, ranges, and
+/// lists and maps of them): most messages are these, and a queue or pipe item
+/// is often a single int or string, so they skip bincode and the function and
+/// global tables. A message in this form starts with `PLAIN`, which no bincode
+/// `Message` does (its first byte is the root's variant index, below 16).
+mod plain {
+    use super::MAX_NESTING;
+    use crate::runtime::value::{Key, RangeVal, Value};
+    use indexmap::IndexMap;
+    use std::rc::Rc;
+
+    pub(super) const PLAIN: u8 = 0xF1;
+
+    const NIL: u8 = 0;
+    const FALSE: u8 = 1;
+    const TRUE: u8 = 2;
+    const INT: u8 = 3;
+    const FLOAT: u8 = 4;
+    const STR: u8 = 5;
+    const LIST: u8 = 6;
+    const MAP: u8 = 7;
+    const RANGE: u8 = 8;
+
+    /// The value in the compact form, or None if it holds anything else (a
+    /// function, a handle, an error) or nests too deeply.
+    pub(super) fn encode(v: &Value) -> Option<Vec<u8>> {
+        let mut out = Vec::with_capacity(16);
+        encode_into(&mut out, v).then_some(out)
+    }
+
+    /// Appends the compact form of `v` to `out` (false: `v` is not plain, and
+    /// `out` holds a partial message).
+    pub(super) fn encode_into(out: &mut Vec<u8>, v: &Value) -> bool {
+        out.push(PLAIN);
+        value(out, v, 0)
+    }
+
+    fn len(out: &mut Vec<u8>, mut n: usize) {
+        while n >= 0x80 {
+            out.push(n as u8 | 0x80);
+            n >>= 7;
+        }
+        out.push(n as u8);
+    }
+
+    fn str(out: &mut Vec<u8>, s: &str) {
+        out.push(STR);
+        len(out, s.len());
+        out.extend_from_slice(s.as_bytes());
+    }
+
+    fn value(out: &mut Vec<u8>, v: &Value, depth: usize) -> bool {
+        match v {
+            Value::Nil | Value::Undefined => out.push(NIL),
+            Value::Bool(false) => out.push(FALSE),
+            Value::Bool(true) => out.push(TRUE),
+            Value::Int(i) => {
+                out.push(INT);
+                out.extend_from_slice(&i.to_le_bytes());
+            }
+            Value::Float(f) => {
+                out.push(FLOAT);
+                out.extend_from_slice(&f.to_bits().to_le_bytes());
+            }
+            Value::Str(s) => str(out, s),
+            Value::Range(r) => {
+                out.push(RANGE);
+                for x in [r.start, r.stop, r.step] {
+                    out.extend_from_slice(&x.to_le_bytes());
+                }
+            }
+            Value::List(l) => {
+                if depth >= MAX_NESTING {
+                    return false;
+                }
+                let l = l.borrow();
+                out.push(LIST);
+                len(out, l.len());
+                for x in l.iter() {
+                    if !value(out, x, depth + 1) {
+                        return false;
+                    }
+                }
+            }
+            Value::Map(m) => {
+                if depth >= MAX_NESTING {
+                    return false;
+                }
+                let m = m.borrow();
+                out.push(MAP);
+                len(out, m.len());
+                for (k, x) in m.iter() {
+                    match k {
+                        Key::Str(s) => str(out, s),
+                        Key::Int(i) => {
+                            out.push(INT);
+                            out.extend_from_slice(&i.to_le_bytes());
+                        }
+                        Key::Bool(b) => out.push(if *b { TRUE } else { FALSE }),
+                    }
+                    if !value(out, x, depth + 1) {
+                        return false;
+                    }
+                }
+            }
+            Value::Func(_) | Value::Builtin(_) | Value::Object(_) | Value::Error(_) => {
+                return false
+            }
+        }
+        true
+    }
+
+    /// Reads a message in the compact form (after its `PLAIN` byte); None if it
+    /// is malformed.
+    pub(super) fn decode(b: &[u8]) -> Option<Value> {
+        let mut r = Reader(b);
+        let v = r.value(0)?;
+        r.0.is_empty().then_some(v)
+    }
+
+    struct Reader<'a>(&'a [u8]);
+
+    impl<'a> Reader<'a> {
+        fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+            if self.0.len() < n {
+                return None;
+            }
+            let (a, b) = self.0.split_at(n);
+            self.0 = b;
+            Some(a)
+        }
+
+        fn byte(&mut self) -> Option<u8> {
+            Some(self.take(1)?[0])
+        }
+
+        fn i64(&mut self) -> Option<i64> {
+            Some(i64::from_le_bytes(self.take(8)?.try_into().ok()?))
+        }
+
+        fn len(&mut self) -> Option<usize> {
+            let mut n = 0usize;
+            for shift in (0..64).step_by(7) {
+                let b = self.byte()?;
+                n |= ((b & 0x7f) as usize).checked_shl(shift)?;
+                if b < 0x80 {
+                    return Some(n);
+                }
+            }
+            None
+        }
+
+        fn str(&mut self) -> Option<Rc<str>> {
+            let n = self.len()?;
+            std::str::from_utf8(self.take(n)?).ok().map(Rc::from)
+        }
+
+        fn value(&mut self, depth: usize) -> Option<Value> {
+            Some(match self.byte()? {
+                NIL => Value::Nil,
+                FALSE => Value::Bool(false),
+                TRUE => Value::Bool(true),
+                INT => Value::Int(self.i64()?),
+                FLOAT => Value::Float(f64::from_bits(self.i64()? as u64)),
+                STR => Value::Str(self.str()?),
+                RANGE => {
+                    let (start, stop, step) = (self.i64()?, self.i64()?, self.i64()?);
+                    if step == 0 {
+                        return None;
+                    }
+                    Value::Range(Rc::new(RangeVal { start, stop, step }))
+                }
+                LIST if depth < MAX_NESTING => {
+                    let n = self.len()?;
+                    // Every item takes at least a byte: a corrupt length cannot
+                    // make us reserve more than the message holds.
+                    let mut xs = Vec::with_capacity(n.min(self.0.len()));
+                    for _ in 0..n {
+                        xs.push(self.value(depth + 1)?);
+                    }
+                    Value::list(xs)
+                }
+                MAP if depth < MAX_NESTING => {
+                    let n = self.len()?;
+                    let mut m = IndexMap::with_capacity(n.min(self.0.len() / 2));
+                    for _ in 0..n {
+                        let k = match self.byte()? {
+                            STR => Key::Str(self.str()?),
+                            INT => Key::Int(self.i64()?),
+                            FALSE => Key::Bool(false),
+                            TRUE => Key::Bool(true),
+                            _ => return None,
+                        };
+                        m.insert(k, self.value(depth + 1)?);
+                    }
+                    Value::map(m)
+                }
+                _ => return None,
+            })
+        }
+    }
+}
+
+/// Decodes a message that holds only plain values (no functions or handles),
+/// without an interpreter; None for any other message.
+pub fn decode_plain(bytes: &[u8]) -> Option<Value> {
+    match bytes.split_first() {
+        Some((&plain::PLAIN, rest)) => plain::decode(rest),
+        _ => None,
+    }
 }

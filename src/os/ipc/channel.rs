@@ -253,6 +253,25 @@ enum FdWait {
     Expired,
 }
 
+/// The signal wake-up descriptor, looked up once per process: `signal::wake_fd`
+/// checks the pid with a system call every time, and a pipe wait is on the
+/// ping-pong path. (The descriptor changes only in a new process, whose thread
+/// id differs.)
+fn wake_fd() -> RawFd {
+    use std::cell::Cell;
+    thread_local! {
+        static CACHED: Cell<(i32, RawFd)> = const { Cell::new((0, -1)) };
+    }
+    let me = futex::tid();
+    let (who, fd) = CACHED.with(Cell::get);
+    if who == me && fd >= 0 {
+        return fd;
+    }
+    let fd = signal::wake_fd();
+    CACHED.with(|c| c.set((me, fd)));
+    fd
+}
+
 /// Waits until `fd` has `events`, a signal arrives or the deadline passes.
 /// `Interrupted` when a signal is pending.
 fn wait_fd(fd: RawFd, events: libc::c_short, deadline: Deadline) -> IpcResult<FdWait> {
@@ -263,7 +282,7 @@ fn wait_fd(fd: RawFd, events: libc::c_short, deadline: Deadline) -> IpcResult<Fd
     // `pending` and the sleep (and without handlers installed there is no fd,
     // but nothing can become pending either), so the sleep need not end on its
     // own: no timer, which keeps the ping-pong path lean.
-    let wake = signal::wake_fd();
+    let wake = wake_fd();
     let remaining = deadline.remaining();
     let mut fds = [
         libc::pollfd {

@@ -38,9 +38,13 @@ struct QHdr {
     space_seq: AtomicU32,
     /// Bumped when the count of unfinished tasks drops to zero.
     join_seq: AtomicU32,
+    /// Getters and putters registered to sleep (changed under the lock).
     get_waiters: AtomicU32,
     put_waiters: AtomicU32,
-    _pad: AtomicU32,
+    /// Wake-ups sent to sleeping getters (putters) and not yet taken by one:
+    /// while every sleeper has one coming, another put (get) sends none.
+    get_wakes: AtomicU32,
+    put_wakes: AtomicU32,
     maxsize: AtomicU64,
     unfinished: AtomicU64,
     ring: RingFields,
@@ -96,8 +100,12 @@ impl Queue {
     pub fn put(&self, msg: &[u8], block: bool, timeout: Option<Duration>) -> IpcResult<()> {
         let h = self.hdr();
         let deadline = Deadline::after(timeout);
+        let mut registered = false;
         loop {
             let g = self.lock().lock();
+            if std::mem::take(&mut registered) {
+                self.putters().leave();
+            }
             if h.closed.load(Relaxed) != 0 {
                 return Err(IpcError::Closed);
             }
@@ -106,14 +114,9 @@ impl Queue {
                 // SAFETY: we hold the queue's lock.
                 unsafe { ring::push(&self.inner.seg, &h.ring, msg)? };
                 h.unfinished.fetch_add(1, SeqCst);
-                // A getter registers (under the lock) before it sleeps on
-                // `items_seq`, so the word only needs to change when one has.
-                let sleepers = h.get_waiters.load(Relaxed);
-                if sleepers > 0 {
-                    h.items_seq.fetch_add(1, Release);
-                }
+                let wake = self.getters().claim_wake();
                 drop(g);
-                if sleepers > 0 {
+                if wake {
                     futex::wake(&h.items_seq, 1);
                 }
                 return Ok(());
@@ -121,13 +124,11 @@ impl Queue {
             if !block {
                 return Err(IpcError::Full);
             }
-            h.put_waiters.fetch_add(1, Relaxed);
-            let seq = h.space_seq.load(Relaxed);
+            let seq = self.putters().join();
+            registered = true;
             drop(g);
-            let r = sleep(&h.space_seq, seq, deadline, IpcError::Full);
-            h.put_waiters.fetch_sub(1, Relaxed);
-            if let Err(e) = r {
-                self.pass_on(&h.space_seq, &h.put_waiters, |h| {
+            if let Err(e) = sleep(&h.space_seq, seq, deadline, IpcError::Full) {
+                self.give_up(self.putters(), |h| {
                     h.maxsize.load(Relaxed) > h.ring.len() as u64
                 });
                 return Err(e);
@@ -142,16 +143,17 @@ impl Queue {
         let h = self.hdr();
         let deadline = Deadline::after(timeout);
         let mut spun = false;
+        let mut registered = false;
         loop {
             let g = self.lock().lock();
+            if std::mem::take(&mut registered) {
+                self.getters().leave();
+            }
             // SAFETY: we hold the queue's lock.
             if let Some(m) = unsafe { ring::pop(&self.inner.seg, &h.ring)? } {
-                let sleepers = h.put_waiters.load(Relaxed);
-                if sleepers > 0 {
-                    h.space_seq.fetch_add(1, Release);
-                }
+                let wake = self.putters().claim_wake();
                 drop(g);
-                if sleepers > 0 {
+                if wake {
                     futex::wake(&h.space_seq, 1);
                 }
                 return Ok(m);
@@ -171,23 +173,43 @@ impl Queue {
                 SPIN.spin(|| h.ring.len() > 0 || h.closed.load(Relaxed) != 0);
                 continue;
             }
-            h.get_waiters.fetch_add(1, Relaxed);
-            let seq = h.items_seq.load(Relaxed);
+            let seq = self.getters().join();
+            registered = true;
             drop(g);
-            let r = sleep(&h.items_seq, seq, deadline, IpcError::Empty);
-            h.get_waiters.fetch_sub(1, Relaxed);
-            if let Err(e) = r {
-                self.pass_on(&h.items_seq, &h.get_waiters, |h| h.ring.len() > 0);
+            if let Err(e) = sleep(&h.items_seq, seq, deadline, IpcError::Empty) {
+                self.give_up(self.getters(), |h| h.ring.len() > 0);
                 return Err(e);
             }
         }
     }
 
-    /// A sleeper that gives up (timeout, signal) may have taken the one wake-up
-    /// meant for a message or a free slot: hand it on to another sleeper.
-    fn pass_on(&self, word: &AtomicU32, waiters: &AtomicU32, ready: impl Fn(&QHdr) -> bool) {
-        if waiters.load(Relaxed) > 0 && ready(self.hdr()) {
-            futex::wake(word, 1);
+    fn getters(&self) -> Sleepers<'_> {
+        let h = self.hdr();
+        Sleepers {
+            waiters: &h.get_waiters,
+            wakes: &h.get_wakes,
+            seq: &h.items_seq,
+        }
+    }
+
+    fn putters(&self) -> Sleepers<'_> {
+        let h = self.hdr();
+        Sleepers {
+            waiters: &h.put_waiters,
+            wakes: &h.put_wakes,
+            seq: &h.space_seq,
+        }
+    }
+
+    /// A sleeper that gives up (timeout, signal) leaves, and may have taken the
+    /// one wake-up meant for a message or a free slot: it hands it on.
+    fn give_up(&self, who: Sleepers<'_>, ready: impl Fn(&QHdr) -> bool) {
+        let g = self.lock().lock();
+        who.leave();
+        let wake = ready(self.hdr()) && who.claim_wake();
+        drop(g);
+        if wake {
+            futex::wake(who.seq, 1);
         }
     }
 
@@ -283,6 +305,47 @@ impl Queue {
         Ok(Queue {
             inner: Shared::from_description(kind::QUEUE, d)?,
         })
+    }
+}
+
+/// The getters (or putters) asleep on a queue. Every method is called with
+/// the queue's lock held.
+#[derive(Clone, Copy)]
+struct Sleepers<'a> {
+    waiters: &'a AtomicU32,
+    wakes: &'a AtomicU32,
+    seq: &'a AtomicU32,
+}
+
+impl Sleepers<'_> {
+    /// Registers a sleeper; returns the word's value to sleep on.
+    fn join(self) -> u32 {
+        self.waiters.fetch_add(1, Relaxed);
+        self.seq.load(Relaxed)
+    }
+
+    /// Unregisters a sleeper that woke (for whatever reason), taking a pending
+    /// wake-up if there is one. (It may take one meant for another sleeper
+    /// still on its way; then the next put sends one more, which costs only a
+    /// spurious wake-up.)
+    fn leave(self) {
+        self.waiters.fetch_sub(1, Relaxed);
+        let w = self.wakes.load(Relaxed);
+        if w > 0 {
+            self.wakes.store(w - 1, Relaxed);
+        }
+    }
+
+    /// Whether a sleeper needs waking (one has no wake-up coming yet); if so
+    /// counts the wake-up and changes the word. The caller wakes one after
+    /// unlocking.
+    fn claim_wake(self) -> bool {
+        if self.waiters.load(Relaxed) <= self.wakes.load(Relaxed) {
+            return false;
+        }
+        self.wakes.fetch_add(1, Relaxed);
+        self.seq.fetch_add(1, Release);
+        true
     }
 }
 

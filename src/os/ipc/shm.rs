@@ -160,6 +160,18 @@ impl ValueCell {
         unsafe { self.read() }
     }
 
+    /// Runs `f` on the bytes held, in place, under the cell's lock. `f` must
+    /// not change the cell.
+    pub fn get_with<R>(&self, f: impl FnOnce(&[u8]) -> R) -> IpcResult<R> {
+        let _g = self.enter()?;
+        // SAFETY: we hold the lock, which every writer takes, so the bytes stay
+        // as they are while `f` looks at them.
+        unsafe {
+            let (src, n) = self.bytes()?;
+            Ok(f(std::slice::from_raw_parts(src, n)))
+        }
+    }
+
     /// Replaces the bytes held.
     pub fn set(&self, bytes: &[u8]) -> IpcResult<()> {
         let _g = self.enter()?;
@@ -181,13 +193,19 @@ impl ValueCell {
         Ok(())
     }
 
-    unsafe fn read(&self) -> IpcResult<Vec<u8>> {
+    /// Where the bytes held are, and how many.
+    unsafe fn bytes(&self) -> IpcResult<(*const u8, usize)> {
         let n = self.0.hdr().len.load(Relaxed) as usize;
         let src = if n <= inline_cap() {
             self.0.seg.hdr_bytes().add(INLINE_OFF)
         } else {
             self.0.seg.data()?.0
         };
+        Ok((src, n))
+    }
+
+    unsafe fn read(&self) -> IpcResult<Vec<u8>> {
+        let (src, n) = self.bytes()?;
         let mut v = Vec::with_capacity(n);
         ptr::copy_nonoverlapping(src, v.as_mut_ptr(), n);
         v.set_len(n);

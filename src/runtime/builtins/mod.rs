@@ -4,6 +4,7 @@
 
 pub mod command;
 pub mod core;
+pub mod ipc;
 pub mod json;
 pub mod methods;
 pub mod pool;
@@ -22,6 +23,7 @@ pub fn table() -> &'static [&'static Builtin] {
             process::BUILTINS,
             command::BUILTINS,
             pool::BUILTINS,
+            ipc::BUILTINS,
         ];
         families.iter().flat_map(|f| f.iter()).collect()
     })
