@@ -105,9 +105,16 @@ fn kill_group(pgid: i32) {
 /// of its own, with stdin on /dev/null. Output is returned as written (pids
 /// included); see `run` for the normalised form.
 fn run_raw(name: &str, args: &[&str]) -> Outcome {
+    let script = format!("scripts/{name}.proc");
+    let mut argv = vec![script.as_str()];
+    argv.extend_from_slice(args);
+    run_binary(name, &argv)
+}
+
+/// Runs the proc binary with `argv`; `name` labels the failures.
+fn run_binary(name: &str, argv: &[&str]) -> Outcome {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_proc"));
-    cmd.arg(format!("scripts/{name}.proc"))
-        .args(args)
+    cmd.args(argv)
         .current_dir(root())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -212,8 +219,18 @@ fn pids(line: &str) -> Vec<u32> {
 
 /// The pids in the one line that starts with `prefix`.
 fn pids_of(o: &Outcome, prefix: &str) -> Vec<u32> {
-    let hits: Vec<&str> = o.lines().into_iter().filter(|l| l.starts_with(prefix)).collect();
-    assert_eq!(hits.len(), 1, "{}: expected one line starting {prefix:?} in\n{}", o.name, o.stdout);
+    let hits: Vec<&str> = o
+        .lines()
+        .into_iter()
+        .filter(|l| l.starts_with(prefix))
+        .collect();
+    assert_eq!(
+        hits.len(),
+        1,
+        "{}: expected one line starting {prefix:?} in\n{}",
+        o.name,
+        o.stdout
+    );
     pids(hits[0])
 }
 
@@ -229,7 +246,12 @@ fn exact(name: &str) {
     let want = std::fs::read_to_string(&sidecar)
         .unwrap_or_else(|e| panic!("{}: {e} (PROC_BLESS=1 writes it)", sidecar.display()));
     o.assert_clean();
-    assert_eq!(o.stdout, want, "{name}: stdout differs from {}", sidecar.display());
+    assert_eq!(
+        o.stdout,
+        want,
+        "{name}: stdout differs from {}",
+        sidecar.display()
+    );
 }
 
 /// Lines of `o` that start with `prefix`, in order.
@@ -287,15 +309,25 @@ fn every_script_has_a_test() {
     for entry in std::fs::read_dir(root().join("scripts")).expect("scripts/") {
         let path: PathBuf = entry.expect("dir entry").path();
         if path.extension().is_some_and(|e| e == "proc") {
-            let stem = path.file_stem().expect("stem").to_string_lossy().into_owned();
+            let stem = path
+                .file_stem()
+                .expect("stem")
+                .to_string_lossy()
+                .into_owned();
             found.insert(stem);
         }
     }
     let tested: BTreeSet<String> = TESTED.iter().map(|s| s.to_string()).collect();
     let untested: Vec<_> = found.difference(&tested).collect();
     let missing: Vec<_> = tested.difference(&found).collect();
-    assert!(untested.is_empty(), "scripts without a test in tests/examples.rs: {untested:?}");
-    assert!(missing.is_empty(), "tests for scripts that do not exist: {missing:?}");
+    assert!(
+        untested.is_empty(),
+        "scripts without a test in tests/examples.rs: {untested:?}"
+    );
+    assert!(
+        missing.is_empty(),
+        "tests for scripts that do not exist: {missing:?}"
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -388,7 +420,12 @@ fn check_tasks(name: &str, tasks: &[&str], n: usize) {
         let want: Vec<String> = (0..n).map(|i| format!("{prefix} {i}")).collect();
         assert_seq(&o, starting(&o, &prefix), &want);
     }
-    assert_eq!(o.lines().len(), n * tasks.len(), "{name}: stray lines:\n{}", o.stdout);
+    assert_eq!(
+        o.lines().len(),
+        n * tasks.len(),
+        "{name}: stray lines:\n{}",
+        o.stdout
+    );
 }
 
 #[test]
@@ -444,7 +481,10 @@ fn process_join() {
     assert!(lines[0].starts_with("current process: pid="));
     assert_eq!(lines[1], "starting the child");
     assert!(lines[2].starts_with("child (test): pid="));
-    assert_eq!(lines[3], "the child has finished", "join waits for the child");
+    assert_eq!(
+        lines[3], "the child has finished",
+        "join waits for the child"
+    );
     let main = pids(lines[0])[0];
     let child = pids(lines[2]);
     assert_ne!(child[0], main);
@@ -459,7 +499,10 @@ fn fork_basics() {
     let child = pids_of(&o, "child pid=");
     let parent = pids_of(&o, "parent pid=");
     assert_eq!(o.lines().len(), 3, "{}", o.stdout);
-    assert_eq!(child[1], main[0], "getppid() in the child is the parent's pid");
+    assert_eq!(
+        child[1], main[0],
+        "getppid() in the child is the parent's pid"
+    );
     assert_eq!(parent[0], main[0]);
     assert_eq!(parent[1], child[0], "the handle holds the child's pid");
     assert_ne!(child[0], main[0]);
@@ -496,7 +539,10 @@ fn terminate() {
 fn queue_writer_reader() {
     let o = run("queue_writer_reader", &[]);
     o.assert_clean();
-    let puts: Vec<String> = ["A", "B", "C"].iter().map(|x| format!("put {x} into the queue")).collect();
+    let puts: Vec<String> = ["A", "B", "C"]
+        .iter()
+        .map(|x| format!("put {x} into the queue"))
+        .collect();
     assert_seq(&o, starting(&o, "put "), &puts);
     o.has("writer process: pid=PID");
     o.has(r#"the reader read ["A", "B", "C"] and was terminated: -15"#);
@@ -536,7 +582,11 @@ fn producer_consumer() {
     for l in o.lines() {
         if let Some((_, item)) = l.split_once(" ate ") {
             assert!(items.iter().any(|i| i == item), "unknown item in {l:?}");
-            assert!(seen.insert(item.to_string()), "{item} eaten twice:\n{}", o.stdout);
+            assert!(
+                seen.insert(item.to_string()),
+                "{item} eaten twice:\n{}",
+                o.stdout
+            );
         }
     }
 }
@@ -550,7 +600,12 @@ fn daemon_process() {
     o.has("main");
     o.has("the normal child is running");
     o.has("the normal child is done");
-    assert_eq!(o.count("the daemon is done"), 0, "the daemon outlived the script:\n{}", o.stdout);
+    assert_eq!(
+        o.count("the daemon is done"),
+        0,
+        "the daemon outlived the script:\n{}",
+        o.stdout
+    );
     assert_eq!(o.count("a grandchild is running"), 0);
 }
 
@@ -582,7 +637,12 @@ fn ticket_lock() {
         }
     }
     assert_eq!(looked, 10, "every buyer looked:\n{}", o.stdout);
-    assert_eq!(bought.len(), 3, "exactly the 3 tickets were sold:\n{}", o.stdout);
+    assert_eq!(
+        bought.len(),
+        3,
+        "exactly the 3 tickets were sold:\n{}",
+        o.stdout
+    );
     assert_eq!(refused.len(), 7);
     assert!(bought.is_disjoint(&refused));
     o.has("tickets sold: 3");
@@ -626,7 +686,11 @@ fn pool_apply_async() {
         let ran = starting(&o, &format!("task {i} ran for "));
         assert_eq!(ran.len(), 1, "{}", o.stdout);
     }
-    assert!(workers.len() <= 3, "a pool of 3 used {} processes", workers.len());
+    assert!(
+        workers.len() <= 3,
+        "a pool of 3 used {} processes",
+        workers.len()
+    );
     o.has("waiting for all the tasks to finish...");
     assert_eq!(o.lines().last(), Some(&"all tasks done"));
     assert_eq!(o.lines().len(), 23, "{}", o.stdout);
@@ -640,14 +704,22 @@ fn pool_callback() {
     // Each task's value reached the callback once, in the main process.
     let mut args = Vec::new();
     for l in starting(&o, "in end - pid=") {
-        assert_eq!(pids(l), vec![main], "the callback ran in the main process: {l}");
+        assert_eq!(
+            pids(l),
+            vec![main],
+            "the callback ran in the main process: {l}"
+        );
         args.push(l.rsplit(' ').next().unwrap_or("").to_string());
     }
     args.sort();
     let want: Vec<String> = (1000..1010).map(|n| n.to_string()).collect();
     assert_eq!(args, want, "{}", o.stdout);
     // The workers printed 0..9, once each.
-    let mut printed: Vec<&str> = o.lines().into_iter().filter(|l| l.parse::<u32>().is_ok()).collect();
+    let mut printed: Vec<&str> = o
+        .lines()
+        .into_iter()
+        .filter(|l| l.parse::<u32>().is_ok())
+        .collect();
     printed.sort_by_key(|l| l.parse::<u32>().unwrap_or(0));
     let want: Vec<String> = (0..10).map(|n| n.to_string()).collect();
     assert_eq!(printed, want);
@@ -666,7 +738,10 @@ fn pool_queue() {
     assert_eq!(lines.last().map(|l| pids(l)), Some(main.clone()));
     assert!(lines.last().is_some_and(|l| l.ends_with(" end")));
     o.has("the reader got: tuling");
-    let want: Vec<String> = "tuling".chars().map(|c| format!("reader got from the queue: {c}")).collect();
+    let want: Vec<String> = "tuling"
+        .chars()
+        .map(|c| format!("reader got from the queue: {c}"))
+        .collect();
     assert_seq(&o, starting(&o, "reader got from"), &want);
     for who in ["reader started in", "writer started in"] {
         let p = pids_of(&o, who);
@@ -692,7 +767,10 @@ fn nested_processes() {
         .trim_end_matches(" s")
         .parse()
         .expect("elapsed seconds");
-    assert!(elapsed < 4.0, "the processes did not run concurrently: {elapsed} s");
+    assert!(
+        elapsed < 4.0,
+        "the processes did not run concurrently: {elapsed} s"
+    );
 }
 
 #[test]
@@ -702,9 +780,17 @@ fn unix_daemon() {
     let d = dir.to_string_lossy().into_owned();
     let o = run_raw("unix_daemon", &[&d]);
     o.assert_clean();
-    assert!(o.elapsed < Duration::from_secs(10), "the launcher exits at once");
+    assert!(
+        o.elapsed < Duration::from_secs(10),
+        "the launcher exits at once"
+    );
     let launcher = pids_of(&o, "launcher pid=")[0];
-    assert_eq!(o.lines().len(), 1, "the daemon's stdout is /dev/null:\n{}", o.stdout);
+    assert_eq!(
+        o.lines().len(),
+        1,
+        "the daemon's stdout is /dev/null:\n{}",
+        o.stdout
+    );
 
     // The daemon goes on alone and writes its log.
     let log = dir.join("unix_daemon.log");
@@ -726,6 +812,79 @@ fn unix_daemon() {
     assert_ne!(daemon, launcher, "the daemon is another process");
     assert_ne!(parent, launcher, "the launcher is no longer its parent");
     let pidfile = std::fs::read_to_string(dir.join("unix_daemon.pid")).unwrap_or_default();
-    assert_eq!(pidfile.trim(), daemon.to_string(), "the pidfile names the daemon");
+    assert_eq!(
+        pidfile.trim(),
+        daemon.to_string(),
+        "the pidfile names the daemon"
+    );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+// ---------------------------------------------------------------------------
+// docs/tutorial.md: every ```proc block is a complete program, followed by a
+// ```text block with its exact stdout.
+
+/// The (program, expected stdout) pairs of a markdown file, with the line of each.
+fn doc_examples(text: &str) -> Vec<(usize, String, String)> {
+    let lines: Vec<&str> = text.lines().collect();
+    let block = |start: usize| -> (String, usize) {
+        let mut body = String::new();
+        let mut i = start;
+        while i < lines.len() && lines[i].trim_end() != "```" {
+            body.push_str(lines[i]);
+            body.push('\n');
+            i += 1;
+        }
+        (body, i + 1)
+    };
+    let mut found = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        if lines[i].trim_end() == "```proc" {
+            let line = i + 1;
+            let (program, next) = block(i + 1);
+            let mut j = next;
+            while j < lines.len() && lines[j].trim().is_empty() {
+                j += 1;
+            }
+            assert!(
+                j < lines.len() && lines[j].trim_end() == "```text",
+                "the proc block at line {line} is not followed by a ```text block"
+            );
+            let (expected, after) = block(j + 1);
+            found.push((line, program, expected));
+            i = after;
+        } else {
+            i += 1;
+        }
+    }
+    found
+}
+
+#[test]
+fn tutorial_examples() {
+    let path = root().join("docs/tutorial.md");
+    let text = std::fs::read_to_string(&path).expect("docs/tutorial.md");
+    let examples = doc_examples(&text);
+    assert!(
+        !examples.is_empty(),
+        "no examples found in docs/tutorial.md"
+    );
+    let dir = std::env::temp_dir().join(format!("proc-tutorial-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let mut failures = Vec::new();
+    for (line, program, expected) in examples {
+        let file = dir.join(format!("line{line}.proc"));
+        std::fs::write(&file, &program).expect("write the example");
+        let label = format!("docs/tutorial.md:{line}");
+        let o = run_binary(&label, &[&file.to_string_lossy()]);
+        if o.code != Some(0) || !o.stderr.is_empty() || o.stdout != expected {
+            failures.push(format!(
+                "{label}: exit {:?}\n--- expected ---\n{expected}--- stdout ---\n{}--- stderr ---\n{}",
+                o.code, o.stdout, o.stderr
+            ));
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
