@@ -726,6 +726,7 @@ fn pool_callback() {
     o.has("end ---");
     o.has("results: [1000, 1001, 1002, 1003, 1004, 1005, 1006, 1007, 1008, 1009]");
     o.has(r#"error callback got: ["ValueError: bad input"]"#);
+    o.has("join before close: ValueError");
 }
 
 #[test]
