@@ -39,6 +39,8 @@ pub struct Interp {
     /// Set when SIGINT (with no handler) unwound the running code: the REPL
     /// reports it and goes on.
     pub interrupted: bool,
+    /// Finished call frames kept for reuse (saves an allocation per call).
+    pub frame_pool: Vec<std::rc::Rc<value::Frame>>,
 }
 
 /// The deepest user-level recursion before a RecursionError.
@@ -56,6 +58,7 @@ impl Interp {
             signal_handlers: HashMap::new(),
             script: script.to_string(),
             interrupted: false,
+            frame_pool: Vec::new(),
         };
         interp.grow_globals();
         interp.globals[argv_slot as usize] =

@@ -99,14 +99,14 @@ impl Key {
 /// A function frame: parameters and locals in slots. Closures keep the frame of
 /// their definition alive, so capture is by reference.
 pub struct Frame {
-    pub slots: RefCell<SmallVec<[Value; 8]>>,
+    pub slots: RefCell<Vec<Value>>,
     pub parent: Option<Rc<Frame>>,
 }
 
 impl Frame {
     pub fn new(n: usize, parent: Option<Rc<Frame>>) -> Rc<Frame> {
         Rc::new(Frame {
-            slots: RefCell::new(SmallVec::from_elem(Value::Undefined, n)),
+            slots: RefCell::new(vec![Value::Undefined; n]),
             parent,
         })
     }

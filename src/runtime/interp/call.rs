@@ -1,12 +1,87 @@
 //! Calling functions: binding arguments to a fresh frame, defaults, the recursion
 //! limit, and builtins.
 
+use super::Env;
 use crate::runtime::error::{fail, Res, RtError, Unwind};
 use crate::runtime::value::{plural, Args, Closure, Frame, Value};
 use crate::runtime::{Interp, MAX_DEPTH};
+use crate::syntax::ast::Arg;
 use std::rc::Rc;
 
+/// How many finished frames are kept for reuse.
+const FRAME_POOL: usize = 64;
+
 impl Interp {
+    /// A call of a user function with positional arguments only: they are
+    /// evaluated straight into the new frame, with no `Args` in between. The
+    /// evaluator's fast path for `f(x, y)`.
+    pub(crate) fn call_direct(&mut self, c: &Rc<Closure>, args: &[Arg], env: &Env) -> Res<Value> {
+        let def = &c.def;
+        let frame = self.take_frame(def.nslots as usize, c.env.clone());
+        for (i, a) in args.iter().enumerate() {
+            let v = self.eval(&a.value, env)?;
+            frame.slots.borrow_mut()[i] = v;
+        }
+        let frame = Some(frame);
+        if args.len() < def.params.len() {
+            fill_defaults(self, c, &frame, args.len())?;
+        }
+        self.run_frame(c, frame)
+    }
+
+    fn run_frame(&mut self, c: &Rc<Closure>, frame: Env) -> Res<Value> {
+        if self.depth >= MAX_DEPTH {
+            return fail(
+                "RecursionError",
+                format!(
+                    "maximum recursion depth ({MAX_DEPTH}) exceeded in {}()",
+                    c.def.name
+                ),
+            );
+        }
+        self.depth += 1;
+        // Deep recursion grows the stack on the heap instead of overflowing it.
+        let r = stacker::maybe_grow(128 * 1024, 4 * 1024 * 1024, || {
+            self.exec_block(&c.def.body, &frame)
+        });
+        self.depth -= 1;
+        if let Some(f) = frame {
+            self.recycle_frame(f);
+        }
+        match r {
+            Ok(v) | Err(Unwind::Return(v)) => Ok(v),
+            Err(Unwind::Break) => fail("ValueError", "`break` outside a loop"),
+            Err(Unwind::Continue) => fail("ValueError", "`continue` outside a loop"),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A frame of `n` slots, reusing a finished one when there is one.
+    fn take_frame(&mut self, n: usize, parent: Option<Rc<Frame>>) -> Rc<Frame> {
+        if let Some(mut f) = self.frame_pool.pop() {
+            if let Some(fm) = Rc::get_mut(&mut f) {
+                fm.parent = parent;
+                let slots = fm.slots.get_mut();
+                for _ in 0..n {
+                    slots.push(Value::Undefined);
+                }
+                return f;
+            }
+        }
+        Frame::new(n, parent)
+    }
+
+    /// Keeps a finished frame for reuse, unless a closure still holds it.
+    fn recycle_frame(&mut self, mut f: Rc<Frame>) {
+        if self.frame_pool.len() < FRAME_POOL {
+            if let Some(fm) = Rc::get_mut(&mut f) {
+                fm.parent = None;
+                fm.slots.get_mut().clear();
+                self.frame_pool.push(f);
+            }
+        }
+    }
+
     /// Calls any callable value with already-evaluated arguments.
     pub fn call(&mut self, f: &Value, args: Args) -> Res<Value> {
         match f {
@@ -20,28 +95,8 @@ impl Interp {
     }
 
     pub fn call_closure(&mut self, c: &Rc<Closure>, args: Args) -> Res<Value> {
-        if self.depth >= MAX_DEPTH {
-            return fail(
-                "RecursionError",
-                format!(
-                    "maximum recursion depth ({MAX_DEPTH}) exceeded in {}()",
-                    c.def.name
-                ),
-            );
-        }
         let frame = bind_frame(self, c, args)?;
-        self.depth += 1;
-        // Deep recursion grows the stack on the heap instead of overflowing it.
-        let r = stacker::maybe_grow(128 * 1024, 4 * 1024 * 1024, || {
-            self.exec_block(&c.def.body, &Some(frame))
-        });
-        self.depth -= 1;
-        match r {
-            Ok(v) | Err(Unwind::Return(v)) => Ok(v),
-            Err(Unwind::Break) => fail("ValueError", "`break` outside a loop"),
-            Err(Unwind::Continue) => fail("ValueError", "`continue` outside a loop"),
-            Err(e) => Err(e),
-        }
+        self.run_frame(c, Some(frame))
     }
 }
 
@@ -61,7 +116,7 @@ pub fn bind_frame(interp: &mut Interp, c: &Rc<Closure>, args: Args) -> Res<Rc<Fr
             ),
         );
     }
-    let frame = Frame::new(def.nslots as usize, c.env.clone());
+    let frame = interp.take_frame(def.nslots as usize, c.env.clone());
     {
         let mut slots = frame.slots.borrow_mut();
         let npos = args.pos.len();
@@ -89,25 +144,30 @@ pub fn bind_frame(interp: &mut Interp, c: &Rc<Closure>, args: Args) -> Res<Rc<Fr
         }
     }
     let env = Some(frame);
-    for (i, p) in def.params.iter().enumerate() {
-        let missing = matches!(
-            env.as_ref().expect("frame").slots.borrow()[i],
-            Value::Undefined
-        );
-        if missing {
-            match &p.default {
-                Some(d) => {
-                    let v = interp.eval(d, &env)?;
-                    env.as_ref().expect("frame").slots.borrow_mut()[i] = v;
-                }
-                None => {
-                    return fail(
-                        "TypeError",
-                        format!("{}() missing argument `{}`", def.name, p.var.name),
-                    );
-                }
+    fill_defaults(interp, c, &env, 0)?;
+    Ok(env.expect("frame"))
+}
+
+/// Fills parameters from `from` on that got no argument with their defaults.
+fn fill_defaults(interp: &mut Interp, c: &Rc<Closure>, env: &Env, from: usize) -> Res<()> {
+    let def = &c.def;
+    let frame = env.as_ref().expect("frame");
+    for (i, p) in def.params.iter().enumerate().skip(from) {
+        if !matches!(frame.slots.borrow()[i], Value::Undefined) {
+            continue;
+        }
+        match &p.default {
+            Some(d) => {
+                let v = interp.eval(d, env)?;
+                frame.slots.borrow_mut()[i] = v;
+            }
+            None => {
+                return fail(
+                    "TypeError",
+                    format!("{}() missing argument `{}`", def.name, p.var.name),
+                )
             }
         }
     }
-    Ok(env.expect("frame"))
+    Ok(())
 }

@@ -32,6 +32,11 @@ impl Interp {
             }
             Expr::Call(callee, args, span) => {
                 let f = self.eval(callee, env)?;
+                if let Value::Func(c) = &f {
+                    if args.len() <= c.def.params.len() && args.iter().all(|a| a.name.is_none()) {
+                        return at(self.call_direct(c, args, env), *span);
+                    }
+                }
                 let args = self.eval_args(args, env)?;
                 at(self.call(&f, args), *span)
             }
