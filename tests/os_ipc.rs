@@ -31,10 +31,17 @@ fn fork(f: impl FnOnce()) -> i32 {
 
 fn wait_status(pid: i32) -> i32 {
     let mut st = 0;
-    // SAFETY: waiting for our own child.
-    let r = unsafe { libc::waitpid(pid, &mut st, 0) };
-    assert_eq!(r, pid, "waitpid: {}", std::io::Error::last_os_error());
-    st
+    loop {
+        // SAFETY: waiting for our own child.
+        let r = unsafe { libc::waitpid(pid, &mut st, 0) };
+        // The library's SIGCHLD handler (installed without SA_RESTART) can
+        // interrupt the wait.
+        if r == -1 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+            continue;
+        }
+        assert_eq!(r, pid, "waitpid: {}", std::io::Error::last_os_error());
+        return st;
+    }
 }
 
 fn wait_ok(pid: i32) {

@@ -143,8 +143,10 @@ pub fn run() -> i32 {
             Outcome::Exit(code) => {
                 if interp.interrupted {
                     interp.interrupted = false;
+                    interp.exit_signal = None;
                     let _ = interp.out.flush();
-                    eprintln!("interrupted");
+                    // The terminal echoed `^C` with no newline after it.
+                    eprintln!("\ninterrupted");
                     continue;
                 }
                 return super::run::finish(&mut interp, Outcome::Exit(code));

@@ -46,7 +46,20 @@ fn usage_error(msg: &str) -> i32 {
     2
 }
 
+/// The FILE argument takes values that start with `-` so that everything after
+/// it reaches the script untouched; an option clap does not know lands there.
+fn unknown_option(cli: &Cli) -> Option<&str> {
+    let first = cli.args.first()?;
+    let is_option = first.len() > 1 && first.starts_with('-');
+    (is_option && cli.code.is_none()).then_some(first.as_str())
+}
+
 fn run(cli: Cli) -> i32 {
+    if let Some(opt) = unknown_option(&cli) {
+        return usage_error(&format!(
+            "unknown option `{opt}` (see `proc --help`; a script of that name runs as `proc ./{opt}`)"
+        ));
+    }
     if cli.check {
         return check(&cli);
     }
@@ -97,7 +110,7 @@ pub fn finish(interp: &mut Interp, outcome: Outcome) -> i32 {
         Err(crate::runtime::error::Unwind::Exit(n)) => n,
         _ => code,
     };
-    builtins::process::at_exit(interp);
+    let code = builtins::process::at_exit(interp).unwrap_or(code);
     if interp.out.is_broken() && code == 0 {
         return crate::runtime::output::BROKEN_PIPE_EXIT;
     }

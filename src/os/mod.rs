@@ -17,6 +17,7 @@
 //! its status is kept until someone asks for it. No other code calls `waitpid`.
 
 pub mod command;
+pub mod fdio;
 pub mod ipc;
 pub mod process;
 pub mod signal;

@@ -162,19 +162,46 @@ pub fn fork_with(child: impl FnOnce() -> i32) -> io::Result<Pid> {
     flush_std();
     // SAFETY: getpid cannot fail.
     let parent = unsafe { libc::getpid() };
+    // Signals stay blocked across the fork until the child has reset its signal
+    // state: one sent to the child at once (`p.terminate()` right after `spawn`)
+    // then stays pending in the kernel instead of being recorded by the handler
+    // and wiped by `reset_after_fork`.
+    let old_mask = block_all_signals();
     // SAFETY: the interpreter is single-threaded when it forks (see `os`), so the
     // child may run arbitrary code; it never returns from `in_child`.
     match unsafe { libc::fork() } {
-        -1 => Err(io::Error::last_os_error()),
-        0 => in_child(parent, child),
+        -1 => {
+            let e = io::Error::last_os_error();
+            restore_signals(&old_mask);
+            Err(e)
+        }
+        0 => in_child(parent, &old_mask, child),
         pid => {
+            restore_signals(&old_mask);
             register(pid);
             Ok(pid)
         }
     }
 }
 
-fn in_child(parent: Pid, child: impl FnOnce() -> i32) -> ! {
+/// Blocks every signal that can be blocked; returns the previous mask.
+fn block_all_signals() -> libc::sigset_t {
+    // SAFETY: sigfillset/sigprocmask on local sets.
+    unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::sigprocmask(libc::SIG_BLOCK, &all, &mut old);
+        old
+    }
+}
+
+fn restore_signals(mask: &libc::sigset_t) {
+    // SAFETY: sets the mask saved by `block_all_signals`.
+    unsafe { libc::sigprocmask(libc::SIG_SETMASK, mask, std::ptr::null_mut()) };
+}
+
+fn in_child(parent: Pid, old_mask: &libc::sigset_t, child: impl FnOnce() -> i32) -> ! {
     // SAFETY: plain syscalls.
     unsafe {
         libc::prctl(
@@ -190,8 +217,11 @@ fn in_child(parent: Pid, child: impl FnOnce() -> i32) -> ! {
             libc::_exit(1);
         }
     }
-    table().clear();
+    // The parent's children are not ours. Leaked rather than freed: freeing
+    // would write to (and so copy) every page the table's nodes sit on.
+    std::mem::forget(std::mem::take(&mut *table()));
     signal::reset_after_fork();
+    restore_signals(old_mask);
     let code = match panic::catch_unwind(AssertUnwindSafe(child)) {
         Ok(code) => code,
         Err(payload) => {
@@ -203,6 +233,17 @@ fn in_child(parent: Pid, child: impl FnOnce() -> i32) -> ! {
     flush_std();
     // SAFETY: ends this process without running the parent's atexit handlers or
     // unwinding into the frames copied from it.
+    unsafe { libc::_exit(code) }
+}
+
+/// ADDED. Ends a child forked by [`fork_with`] at once with `_exit(code)`,
+/// skipping `fork_with`'s epilogue (the flush of Rust's stdout and stderr):
+/// for a child that has written its own output and knows nothing is left in
+/// those buffers. Writing to the pages they sit on would copy them, which is
+/// most of what a short-lived child costs.
+pub fn exit_child(code: i32) -> ! {
+    // SAFETY: ends this process without unwinding into frames copied from the
+    // parent or running its atexit handlers, as `in_child` does.
     unsafe { libc::_exit(code) }
 }
 
@@ -254,10 +295,23 @@ pub fn sweep() {
 }
 
 /// ADDED. `sweep`, but only if SIGCHLD arrived since the last one: one atomic
-/// swap otherwise. The interpreter calls it between statements.
-pub fn sweep_if_signalled() {
+/// load otherwise. The interpreter calls it between statements. True when it
+/// swept.
+pub fn sweep_if_signalled() -> bool {
     if signal::take_child_exited() {
         sweep();
+        true
+    } else {
+        false
+    }
+}
+
+/// ADDED. The status of `pid` if the table already holds it (reaped by a
+/// sweep or a wait): a table lookup, no system call.
+pub fn reaped_status(pid: Pid) -> Option<ExitStatus> {
+    match table().get(&pid) {
+        Some(Slot::Exited(st)) => Some(*st),
+        _ => None,
     }
 }
 

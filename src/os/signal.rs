@@ -41,6 +41,10 @@ static WAKE_W: AtomicI32 = AtomicI32::new(-1);
 /// The pid that created the current self-pipe: a forked child sees another pid
 /// and so knows that its inherited pipe is shared with its parent.
 static OWNER: AtomicI32 = AtomicI32::new(0);
+/// A forked child's inherited copy of its parent's self-pipe, closed when the
+/// child makes its own (see `reset_after_fork`).
+static STALE_R: AtomicI32 = AtomicI32::new(-1);
+static STALE_W: AtomicI32 = AtomicI32::new(-1);
 
 /// Signals that have arrived and not been taken.
 static PENDING: AtomicU64 = AtomicU64::new(0);
@@ -179,7 +183,9 @@ pub fn install() {
             // between writes to a pipe that is still open.
             let old_r = WAKE_R.swap(r, SeqCst);
             let old_w = WAKE_W.swap(w, SeqCst);
-            for fd in [old_r, old_w] {
+            let stale_r = STALE_R.swap(-1, SeqCst);
+            let stale_w = STALE_W.swap(-1, SeqCst);
+            for fd in [old_r, old_w, stale_r, stale_w] {
                 if fd >= 0 {
                     // SAFETY: the old ends are ours and no longer published.
                     unsafe { libc::close(fd) };
@@ -213,17 +219,21 @@ pub(crate) fn ensure_installed() {
 }
 
 /// ADDED. For a freshly forked child (called by `process::fork_with` and
-/// `process::daemonize`): forgets whatever was pending in the parent, and gets a
-/// self-pipe of its own. Watched signals stay watched, as dispositions survive
-/// `fork`.
+/// `process::daemonize`): forgets whatever was pending in the parent, and stops
+/// using the parent's self-pipe. Its own pipe is made when it first waits
+/// (every wait goes through `ensure_installed`), so a child that never waits
+/// (most spawned calls) pays no system call for it. Watched signals stay
+/// watched, as dispositions survive `fork`.
 pub fn reset_after_fork() {
+    // First stop the handler writing into the parent's pipe.
+    STALE_W.store(WAKE_W.swap(-1, SeqCst), SeqCst);
+    STALE_R.store(WAKE_R.swap(-1, SeqCst), SeqCst);
+    OWNER.store(0, SeqCst);
     PENDING.store(0, SeqCst);
     for a in &ARRIVAL {
         a.store(0, SeqCst);
     }
     CHILD_EXITED.store(false, SeqCst);
-    install();
-    drain_wake();
 }
 
 /// ADDED. Restores what an exec'd program expects: `SIG_DFL` for every signal we
@@ -283,9 +293,15 @@ pub fn take() -> Vec<i32> {
     v.into_iter().map(|(_, s)| s).collect()
 }
 
-/// Takes the "SIGCHLD arrived" flag.
+/// Takes the "SIGCHLD arrived" flag (a plain load when it is not set).
 pub(crate) fn take_child_exited() -> bool {
-    CHILD_EXITED.swap(false, SeqCst)
+    CHILD_EXITED.load(SeqCst) && CHILD_EXITED.swap(false, SeqCst)
+}
+
+/// ADDED. True when SIGCHLD arrived since the last sweep (does not take it).
+#[inline]
+pub fn child_exited() -> bool {
+    CHILD_EXITED.load(SeqCst)
 }
 
 /// A descriptor that becomes readable whenever a signal arrives (SIGCHLD included).

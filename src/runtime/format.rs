@@ -104,6 +104,7 @@ pub fn quote_into(out: &mut String, s: &str) {
             '\n' => out.push_str("\\n"),
             '\t' => out.push_str("\\t"),
             '\r' => out.push_str("\\r"),
+            '\0' => out.push_str("\\0"),
             c if (c as u32) < 0x20 => {
                 let _ = write!(out, "\\u{{{:x}}}", c as u32);
             }
@@ -145,12 +146,14 @@ pub fn float_str(f: f64) -> String {
     s
 }
 
-/// A parsed format spec: `[[fill]align][sign][0][width][,|_][.precision][type]`.
+/// A parsed format spec: `[[fill]align][sign][#][0][width][,|_][.precision][type]`.
 #[derive(Default, Debug)]
 struct Spec {
     fill: char,
     align: Option<char>,
     sign: Option<char>,
+    /// `#`: `0x` / `0o` / `0b` before hex, octal and binary digits.
+    alternate: bool,
     zero: bool,
     width: usize,
     grouping: Option<char>,
@@ -176,6 +179,10 @@ fn parse_spec(spec: &str) -> Option<Spec> {
     }
     if i < cs.len() && matches!(cs[i], '+' | '-' | ' ') {
         s.sign = Some(cs[i]);
+        i += 1;
+    }
+    if i < cs.len() && cs[i] == '#' {
+        s.alternate = true;
         i += 1;
     }
     if i < cs.len() && cs[i] == '0' {
@@ -227,6 +234,79 @@ fn group(digits: &str, sep: char) -> String {
     out + frac
 }
 
+/// The widest field and the longest precision a format spec may ask for.
+const MAX_WIDTH: usize = 1_000_000;
+const MAX_PRECISION: usize = 1_000;
+
+/// A non-negative float (or nan) by a float presentation type, as Python does.
+fn float_body(a: f64, ty: Option<char>, precision: Option<usize>) -> String {
+    let upper = matches!(ty, Some('F' | 'E' | 'G'));
+    if !a.is_finite() {
+        let t = if a.is_nan() { "nan" } else { "inf" };
+        let t = if upper {
+            t.to_uppercase()
+        } else {
+            t.to_string()
+        };
+        return if ty == Some('%') { t + "%" } else { t };
+    }
+    let p = precision.unwrap_or(6);
+    let body = match ty {
+        Some('f' | 'F') => format!("{a:.p$}"),
+        Some('%') => format!("{:.p$}%", a * 100.0),
+        Some('e' | 'E') => sci(a, p, false),
+        Some('g' | 'G') => general(a, p.max(1), false),
+        _ => match precision {
+            // No type but a precision: 'g' that keeps a `.0` and switches to
+            // exponent form one digit earlier (Python's rule).
+            Some(p) => general(a, p.max(1), true),
+            None => float_str(a),
+        },
+    };
+    if upper {
+        body.to_uppercase()
+    } else {
+        body
+    }
+}
+
+/// `a` in exponent form with `p` digits after the point (`1.5e+03`).
+fn sci(a: f64, p: usize, strip: bool) -> String {
+    let t = format!("{a:.p$e}");
+    let (m, e) = t.split_once('e').unwrap_or((&t, "0"));
+    let m = if strip && m.contains('.') {
+        m.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        m
+    };
+    let e: i32 = e.parse().unwrap_or(0);
+    format!("{m}e{}{:02}", if e < 0 { '-' } else { '+' }, e.abs())
+}
+
+/// Python's general format with `p` significant digits; `no_type` is the
+/// variant used when a spec has a precision but no type.
+fn general(a: f64, p: usize, no_type: bool) -> String {
+    // The exponent after rounding to p digits decides the form.
+    let t = format!("{a:.*e}", p - 1);
+    let exp: i64 = t.split_once('e').map_or(0, |(_, e)| e.parse().unwrap_or(0));
+    let limit = if no_type { p as i64 - 1 } else { p as i64 };
+    if a != 0.0 && (exp < -4 || exp >= limit) {
+        return sci(a, p - 1, true);
+    }
+    let decimals = (p as i64 - 1 - exp).max(0) as usize;
+    let t = format!("{a:.decimals$}");
+    let t = if t.contains('.') {
+        t.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        t
+    };
+    if no_type && !t.contains('.') {
+        t + ".0"
+    } else {
+        t
+    }
+}
+
 /// Formats `v` by `spec`, as `format(v, spec)` does in Python.
 pub fn format_value(v: &Value, spec: &str) -> Res<String> {
     if spec.is_empty() {
@@ -241,8 +321,29 @@ pub fn format_value(v: &Value, spec: &str) -> Res<String> {
             format!("format spec `{spec}` does not apply to {}", v.type_name()),
         )
     };
+    if s.width > MAX_WIDTH || s.precision.is_some_and(|p| p > MAX_PRECISION) {
+        return fail(
+            "ValueError",
+            format!(
+                "format spec `{spec}` is too large (width at most {MAX_WIDTH}, precision at most {MAX_PRECISION})"
+            ),
+        );
+    }
+    if s.alternate && !matches!((v, s.ty), (Value::Int(_), Some('x' | 'X' | 'o' | 'b'))) {
+        return fail(
+            "ValueError",
+            format!("format spec `{spec}`: `#` needs an int and type x, X, o or b"),
+        );
+    }
     // The body (without sign) and whether it is numeric.
     let (negative, body, numeric) = match (v, s.ty) {
+        // As in Python, a precision means nothing to an int.
+        (Value::Int(_), None | Some('d' | 'x' | 'X' | 'o' | 'b')) if s.precision.is_some() => {
+            return fail(
+                "ValueError",
+                format!("format spec `{spec}`: an int takes no precision (use `.Nf` for decimals)"),
+            )
+        }
         (Value::Int(i), None | Some('d')) => (*i < 0, i.unsigned_abs().to_string(), true),
         (Value::Int(i), Some('x')) => (*i < 0, format!("{:x}", i.unsigned_abs()), true),
         (Value::Int(i), Some('X')) => (*i < 0, format!("{:X}", i.unsigned_abs()), true),
@@ -255,58 +356,8 @@ pub fn format_value(v: &Value, spec: &str) -> Res<String> {
                 Value::Float(f) => *f,
                 _ => unreachable!(),
             };
-            let p = s.precision.unwrap_or(6);
-            let a = f.abs();
-            let body = match s.ty {
-                Some('f' | 'F') => format!("{a:.p$}"),
-                Some('%') => format!("{:.p$}%", a * 100.0),
-                Some('e' | 'E') => {
-                    let t = format!("{a:.p$e}");
-                    let (m, e) = t.split_once('e').unwrap_or((&t, "0"));
-                    let e: i32 = e.parse().unwrap_or(0);
-                    let t = format!("{m}e{}{:02}", if e < 0 { '-' } else { '+' }, e.abs());
-                    if s.ty == Some('E') {
-                        t.to_uppercase()
-                    } else {
-                        t
-                    }
-                }
-                Some('g' | 'G') => {
-                    let p = p.max(1);
-                    let exp = if a == 0.0 {
-                        0
-                    } else {
-                        a.log10().floor() as i32
-                    };
-                    if exp < -4 || exp >= p as i32 {
-                        let t = format!("{a:.*e}", p - 1);
-                        let (m, e) = t.split_once('e').unwrap_or((&t, "0"));
-                        let m = if m.contains('.') {
-                            m.trim_end_matches('0').trim_end_matches('.')
-                        } else {
-                            m
-                        };
-                        let e: i32 = e.parse().unwrap_or(0);
-                        format!("{m}e{}{:02}", if e < 0 { '-' } else { '+' }, e.abs())
-                    } else {
-                        let t = format!("{a:.*}", (p as i32 - 1 - exp).max(0) as usize);
-                        if t.contains('.') {
-                            t.trim_end_matches('0').trim_end_matches('.').to_string()
-                        } else {
-                            t
-                        }
-                    }
-                }
-                _ => match s.precision {
-                    Some(p) => format!("{a:.p$}"),
-                    None => float_str(a),
-                },
-            };
-            (
-                f.is_sign_negative() && f != 0.0 || (f == 0.0 && f.is_sign_negative()),
-                body,
-                true,
-            )
+            let body = float_body(f.abs(), s.ty, s.precision);
+            (f.is_sign_negative() && !f.is_nan(), body, true)
         }
         (_, None | Some('s')) if s.sign.is_none() && s.grouping.is_none() => {
             let mut t = display(v);
@@ -330,6 +381,16 @@ pub fn format_value(v: &Value, spec: &str) -> Res<String> {
             _ => "",
         }
     };
+    // The `#` prefix goes with the sign, before any zero padding (`0x00ff`).
+    let prefix = match (s.alternate, s.ty) {
+        (true, Some('x')) => "0x",
+        (true, Some('X')) => "0X",
+        (true, Some('o')) => "0o",
+        (true, Some('b')) => "0b",
+        _ => "",
+    };
+    let sign = format!("{sign}{prefix}");
+    let sign = sign.as_str();
     let len = sign.chars().count() + body.chars().count();
     if len >= s.width {
         return Ok(format!("{sign}{body}"));
@@ -369,7 +430,7 @@ mod tests {
 
     #[test]
     fn specs() {
-        assert_eq!(f(Value::Float(3.14159), ".2f"), "3.14");
+        assert_eq!(f(Value::Float(2.34567), ".2f"), "2.35");
         assert_eq!(f(Value::Int(42), ">8"), "      42");
         assert_eq!(f(Value::str("ab"), ">5"), "   ab");
         assert_eq!(f(Value::str("ab"), "*^6"), "**ab**");
@@ -380,5 +441,24 @@ mod tests {
         assert_eq!(f(Value::Float(12345.678), ".3e"), "1.235e+04");
         assert_eq!(f(Value::Int(5), "+d"), "+5");
         assert_eq!(f(Value::str("x"), "d"), "ERR");
+        // Python's rules for a precision without a type, and for 'g'.
+        assert_eq!(f(Value::Float(1.23456), ".3"), "1.23");
+        assert_eq!(f(Value::Float(12.0), ".3"), "12.0");
+        assert_eq!(f(Value::Float(123.0), ".3"), "1.23e+02");
+        assert_eq!(f(Value::Float(123.0), ".3g"), "123");
+        assert_eq!(f(Value::Float(1000.0), ".3"), "1e+03");
+        assert_eq!(f(Value::Float(0.5), ".0"), "0.5");
+        assert_eq!(f(Value::Float(99999.5), ".5g"), "1e+05");
+        assert_eq!(f(Value::Float(123456789.0), "g"), "1.23457e+08");
+        assert_eq!(f(Value::Float(1e-5), "g"), "1e-05");
+        assert_eq!(f(Value::Float(f64::NAN), "8.2f"), "     nan");
+        assert_eq!(f(Value::Float(f64::NEG_INFINITY), ".1f"), "-inf");
+        assert_eq!(f(Value::Float(1.5), "+.2"), "+1.5");
+        assert_eq!(f(Value::Int(42), ".2"), "ERR");
+        assert_eq!(f(Value::Float(1.5), ".999999"), "ERR");
+        assert_eq!(f(Value::Int(255), "#x"), "0xff");
+        assert_eq!(f(Value::Int(-255), "#06X"), "-0X0FF");
+        assert_eq!(f(Value::Int(5), "#b"), "0b101");
+        assert_eq!(f(Value::Int(5), "#d"), "ERR");
     }
 }

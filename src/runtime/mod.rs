@@ -39,6 +39,12 @@ pub struct Interp {
     /// Set when SIGINT (with no handler) unwound the running code: the REPL
     /// reports it and goes on.
     pub interrupted: bool,
+    /// The signal (SIGINT, SIGTERM, SIGHUP, with no handler) that is ending the
+    /// program, if one is: the end of the script then stops its children
+    /// instead of waiting for them, and a child process dies by it.
+    pub exit_signal: Option<i32>,
+    /// Children and naming: see `builtins::process`.
+    pub procs: builtins::process::ProcState,
     /// Finished call frames kept for reuse (saves an allocation per call).
     pub frame_pool: Vec<std::rc::Rc<value::Frame>>,
 }
@@ -58,6 +64,8 @@ impl Interp {
             signal_handlers: HashMap::new(),
             script: script.to_string(),
             interrupted: false,
+            exit_signal: None,
+            procs: builtins::process::ProcState::default(),
             frame_pool: Vec::new(),
         };
         interp.grow_globals();
@@ -104,19 +112,34 @@ impl Interp {
                 }
                 None if signo == libc::SIGINT => {
                     self.interrupted = true;
+                    self.exit_signal = Some(signo);
                     return Err(Unwind::Exit(130));
                 }
-                None if signo == libc::SIGTERM => return Err(Unwind::Exit(143)),
-                None if signo == libc::SIGHUP => return Err(Unwind::Exit(129)),
+                None if signo == libc::SIGTERM || signo == libc::SIGHUP => {
+                    self.exit_signal = Some(signo);
+                    return Err(Unwind::Exit(128 + signo));
+                }
                 None => {}
             }
         }
         Ok(())
     }
 
-    /// Checks for signals between statements (an atomic load when none).
+    /// Checks for signals between statements (two atomic loads when none):
+    /// reaps children that have exited, then runs pending signals' handlers.
     #[inline]
     pub fn poll_signals(&mut self) -> Res<()> {
+        if crate::os::signal::pending() || crate::os::signal::child_exited() {
+            self.poll_signals_slow()?;
+        }
+        Ok(())
+    }
+
+    #[cold]
+    fn poll_signals_slow(&mut self) -> Res<()> {
+        if crate::os::process::sweep_if_signalled() {
+            builtins::process::collect_exited(self);
+        }
         if crate::os::signal::pending() {
             self.handle_signals()?;
         }

@@ -26,10 +26,6 @@ fn type_err<T>(op: BinOp, a: &Value, b: &Value) -> Res<T> {
         BinOp::Div | BinOp::FloorDiv | BinOp::Rem => {
             fail("TypeError", format!("cannot {verb} {x} by {y}"))
         }
-        BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => fail(
-            "TypeError",
-            format!("cannot compare {x} and {y} with `{}`", op.symbol()),
-        ),
         _ => fail("TypeError", format!("cannot {verb} {x} and {y}")),
     }
 }
@@ -105,15 +101,7 @@ pub fn binary(interp: &mut Interp, op: BinOp, a: &Value, b: &Value) -> Res<Value
         BinOp::Ne => Ok(Bool(!equals(a, b))),
         BinOp::In => Ok(Bool(contains(interp, b, a)?)),
         BinOp::NotIn => Ok(Bool(!contains(interp, b, a)?)),
-        BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => {
-            let ord = compare(a, b).map_or_else(|| type_err(op, a, b), Ok)?;
-            Ok(Bool(match op {
-                BinOp::Lt => ord == Ordering::Less,
-                BinOp::Le => ord != Ordering::Greater,
-                BinOp::Gt => ord == Ordering::Greater,
-                _ => ord != Ordering::Less,
-            }))
-        }
+        BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => Ok(Bool(comparison(op, a, b)?)),
         _ => arith(op, a, b),
     }
 }
@@ -204,26 +192,74 @@ fn arith(op: BinOp, a: &Value, b: &Value) -> Res<Value> {
 /// Ordering for `<` and `sorted`: numbers with numbers, strings with strings,
 /// lists element-wise. None when the types do not compare.
 pub fn compare(a: &Value, b: &Value) -> Option<Ordering> {
+    order(a, b).ok()
+}
+
+/// Why two values do not order.
+enum Unordered {
+    /// The innermost pair that does not compare (a nan among them, maybe).
+    Types(&'static str, &'static str),
+    TooDeep,
+}
+
+fn order(a: &Value, b: &Value) -> Result<Ordering, Unordered> {
     use Value::*;
+    let unordered = || Unordered::Types(a.type_name(), b.type_name());
     match (a, b) {
-        (Int(x), Int(y)) => Some(x.cmp(y)),
-        (Float(x), Float(y)) => x.partial_cmp(y),
-        (Int(x), Float(y)) => (*x as f64).partial_cmp(y),
-        (Float(x), Int(y)) => x.partial_cmp(&(*y as f64)),
-        (Str(x), Str(y)) => Some(x.cmp(y)),
-        (Bool(x), Bool(y)) => Some(x.cmp(y)),
+        (Int(x), Int(y)) => Ok(x.cmp(y)),
+        (Float(x), Float(y)) => x.partial_cmp(y).ok_or_else(unordered),
+        (Int(x), Float(y)) => (*x as f64).partial_cmp(y).ok_or_else(unordered),
+        (Float(x), Int(y)) => x.partial_cmp(&(*y as f64)).ok_or_else(unordered),
+        (Str(x), Str(y)) => Ok(x.cmp(y)),
+        (Bool(x), Bool(y)) => Ok(x.cmp(y)),
         (List(x), List(y)) => {
             let (x, y) = (x.borrow(), y.borrow());
-            for (p, q) in x.iter().zip(y.iter()) {
-                match compare(p, q)? {
-                    Ordering::Equal => continue,
-                    o => return Some(o),
+            super::value::nested(|| {
+                for (p, q) in x.iter().zip(y.iter()) {
+                    match order(p, q)? {
+                        Ordering::Equal => continue,
+                        o => return Ok(o),
+                    }
                 }
-            }
-            Some(x.len().cmp(&y.len()))
+                Ok(x.len().cmp(&y.len()))
+            })
+            .unwrap_or(Err(Unordered::TooDeep))
         }
-        _ => None,
+        _ => Err(unordered()),
     }
+}
+
+/// `<`, `<=`, `>`, `>=`. A nan compares false with everything, as in Python.
+fn comparison(op: BinOp, a: &Value, b: &Value) -> Res<bool> {
+    let is_nan = |v: &Value| matches!(v, Value::Float(f) if f.is_nan());
+    let is_number = |v: &Value| matches!(v, Value::Int(_) | Value::Float(_));
+    if (is_nan(a) || is_nan(b)) && is_number(a) && is_number(b) {
+        return Ok(false);
+    }
+    let ord = match order(a, b) {
+        Ok(o) => o,
+        Err(why) => {
+            let (x, y) = (a.type_name(), b.type_name());
+            let sym = op.symbol();
+            let detail = match why {
+                Unordered::Types(p, q) if (p, q) != (x, y) => {
+                    format!(" (their items {p} and {q} do not order)")
+                }
+                Unordered::TooDeep => " (nested too deeply)".to_string(),
+                Unordered::Types(..) => String::new(),
+            };
+            return fail(
+                "TypeError",
+                format!("cannot compare {x} and {y} with `{sym}`{detail}"),
+            );
+        }
+    };
+    Ok(match op {
+        BinOp::Lt => ord == Ordering::Less,
+        BinOp::Le => ord != Ordering::Greater,
+        BinOp::Gt => ord == Ordering::Greater,
+        _ => ord != Ordering::Less,
+    })
 }
 
 pub fn contains(interp: &mut Interp, container: &Value, item: &Value) -> Res<bool> {
@@ -244,11 +280,8 @@ pub fn contains(interp: &mut Interp, container: &Value, item: &Value) -> Res<boo
             Err(_) => Ok(false),
         },
         Value::Range(r) => Ok(match item {
-            Value::Int(i) => {
-                let len = r.len() as i64;
-                let off = i - r.start;
-                len > 0 && off % r.step == 0 && (0..len).contains(&(off / r.step))
-            }
+            Value::Int(i) => r.contains(*i),
+            Value::Float(f) => f.fract() == 0.0 && f.abs() < 9.2e18 && r.contains(*f as i64),
             _ => false,
         }),
         Value::Object(o) => Rc::clone(o).contains(interp, item),
@@ -258,8 +291,10 @@ pub fn contains(interp: &mut Interp, container: &Value, item: &Value) -> Res<boo
 
 /// Resolves a possibly negative index against a length.
 pub fn index_of(i: i64, len: usize) -> Option<usize> {
-    let i = if i < 0 { i + len as i64 } else { i };
-    (0..len as i64).contains(&i).then_some(i as usize)
+    // i128: a range can be longer than i64::MAX.
+    let (i, len) = (i as i128, len as i128);
+    let i = if i < 0 { i + len } else { i };
+    (0..len).contains(&i).then_some(i as usize)
 }
 
 /// Clamps slice bounds as Python does.

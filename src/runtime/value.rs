@@ -11,8 +11,89 @@ use std::cell::RefCell;
 use std::fmt;
 use std::rc::Rc;
 
-pub type List = Rc<RefCell<Vec<Value>>>;
-pub type Map = Rc<RefCell<IndexMap<Key, Value>>>;
+pub type List = Rc<Items<Vec<Value>>>;
+pub type Map = Rc<Items<IndexMap<Key, Value>>>;
+
+/// The contents of a list or map: a `RefCell` (it derefs to one) that drops
+/// nested lists and maps with a loop instead of recursion, so that a list a
+/// million levels deep (`for i in range(n) { x = [x] }`) does not overflow the
+/// stack when it goes away.
+pub struct Items<T: Children>(RefCell<T>);
+
+impl<T: Children> Items<T> {
+    pub fn new(items: T) -> Items<T> {
+        Items(RefCell::new(items))
+    }
+}
+
+impl<T: Children> std::ops::Deref for Items<T> {
+    type Target = RefCell<T>;
+    fn deref(&self) -> &RefCell<T> {
+        &self.0
+    }
+}
+
+/// What a container holds, for `Items`' drop.
+pub trait Children {
+    fn values(&self) -> impl Iterator<Item = &Value>;
+    /// Moves the values out, leaving the container empty.
+    fn take_into(&mut self, out: &mut Vec<Value>);
+}
+
+impl Children for Vec<Value> {
+    fn values(&self) -> impl Iterator<Item = &Value> {
+        self.iter()
+    }
+    fn take_into(&mut self, out: &mut Vec<Value>) {
+        out.append(self);
+    }
+}
+
+impl Children for IndexMap<Key, Value> {
+    fn values(&self) -> impl Iterator<Item = &Value> {
+        IndexMap::values(self)
+    }
+    fn take_into(&mut self, out: &mut Vec<Value>) {
+        out.extend(self.drain(..).map(|(_, v)| v));
+    }
+}
+
+/// True when dropping `v` would drop a container (its last reference).
+fn last_container(v: &Value) -> bool {
+    match v {
+        Value::List(l) => Rc::strong_count(l) == 1,
+        Value::Map(m) => Rc::strong_count(m) == 1,
+        _ => false,
+    }
+}
+
+impl<T: Children> Drop for Items<T> {
+    fn drop(&mut self) {
+        let items = self.0.get_mut();
+        // The common case, flat contents, drops as usual.
+        if !items.values().any(last_container) {
+            return;
+        }
+        let mut pending = Vec::new();
+        items.take_into(&mut pending);
+        while let Some(v) = pending.pop() {
+            // Empty each container before it drops, so its own drop is shallow.
+            match v {
+                Value::List(l) => {
+                    if let Ok(mut inner) = Rc::try_unwrap(l) {
+                        inner.0.get_mut().take_into(&mut pending);
+                    }
+                }
+                Value::Map(m) => {
+                    if let Ok(mut inner) = Rc::try_unwrap(m) {
+                        inner.0.get_mut().take_into(&mut pending);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
 
 #[derive(Clone, Default)]
 pub enum Value {
@@ -42,17 +123,34 @@ pub struct RangeVal {
 
 impl RangeVal {
     pub fn len(&self) -> usize {
-        let RangeVal { start, stop, step } = *self;
+        // In i128 throughout: `-step` of the most negative step, and the
+        // distance between far-apart bounds, do not fit in an i64.
+        let (start, stop, step) = (self.start as i128, self.stop as i128, self.step as i128);
         let n = if step > 0 {
-            (stop as i128 - start as i128 + step as i128 - 1) / step as i128
+            (stop - start + step - 1) / step
         } else {
-            (start as i128 - stop as i128 - step as i128 - 1) / (-step as i128)
+            (start - stop - step - 1) / -step
         };
         n.max(0) as usize
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The `i`th item; `i < len()`. Worked out in i128 because `step * i` can
+    /// leave the i64 range on the way even when the item is inside it.
     pub fn get(&self, i: usize) -> i64 {
-        self.start + self.step * i as i64
+        (self.start as i128 + self.step as i128 * i as i128) as i64
+    }
+
+    pub fn contains(&self, v: i64) -> bool {
+        let off = v as i128 - self.start as i128;
+        let step = self.step as i128;
+        off % step == 0 && {
+            let k = off / step;
+            k >= 0 && k < self.len() as i128
+        }
     }
 }
 
@@ -162,13 +260,13 @@ impl Args {
     ) -> Res<[Option<Value>; N]> {
         let mut out: [Option<Value>; N] = std::array::from_fn(|_| None);
         if self.pos.len() > N {
+            let takes = match N {
+                0 => "no arguments".to_string(),
+                n => format!("at most {n} argument{}", plural(n)),
+            };
             return Err(RtError::new(
                 "TypeError",
-                format!(
-                    "{func}() takes at most {N} argument{}, got {}",
-                    plural(N),
-                    self.pos.len()
-                ),
+                format!("{func}() takes {takes}, got {}", self.pos.len()),
             )
             .into());
         }
@@ -336,11 +434,11 @@ impl Value {
     }
 
     pub fn list(v: Vec<Value>) -> Value {
-        Value::List(Rc::new(RefCell::new(v)))
+        Value::List(Rc::new(Items::new(v)))
     }
 
     pub fn map(m: IndexMap<Key, Value>) -> Value {
-        Value::Map(Rc::new(RefCell::new(m)))
+        Value::Map(Rc::new(Items::new(m)))
     }
 
     pub fn object(o: impl Object) -> Value {
@@ -363,7 +461,15 @@ impl Value {
         }
     }
 
+    #[inline]
     pub fn truthy(&self) -> bool {
+        if let Value::Bool(b) = self {
+            return *b;
+        }
+        self.truthy_slow()
+    }
+
+    fn truthy_slow(&self) -> bool {
         match self {
             Value::Nil | Value::Undefined => false,
             Value::Bool(b) => *b,
@@ -372,7 +478,7 @@ impl Value {
             Value::Str(s) => !s.is_empty(),
             Value::List(l) => !l.borrow().is_empty(),
             Value::Map(m) => !m.borrow().is_empty(),
-            Value::Range(r) => r.len() > 0,
+            Value::Range(r) => !r.is_empty(),
             _ => true,
         }
     }
@@ -384,6 +490,24 @@ impl Value {
             _ => None,
         }
     }
+}
+
+/// How deeply `==` and ordering descend into nested lists and maps; deeper (a
+/// list that contains itself, most likely) counts as unequal and unordered.
+pub const MAX_COMPARE_DEPTH: usize = 100_000;
+
+/// Runs one level of a recursive comparison: on a stack grown on the heap when
+/// the nesting is deep, and not at all (None) beyond `MAX_COMPARE_DEPTH`.
+pub fn nested<T>(f: impl FnOnce() -> T) -> Option<T> {
+    thread_local! { static DEPTH: std::cell::Cell<usize> = const { std::cell::Cell::new(0) }; }
+    let depth = DEPTH.with(|d| d.get());
+    if depth >= MAX_COMPARE_DEPTH {
+        return None;
+    }
+    DEPTH.with(|d| d.set(depth + 1));
+    let r = stacker::maybe_grow(64 * 1024, 1024 * 1024, f);
+    DEPTH.with(|d| d.set(depth));
+    Some(r)
 }
 
 /// `==`: content for strings, lists and maps; identity for handles and functions.
@@ -398,15 +522,19 @@ pub fn equals(a: &Value, b: &Value) -> bool {
         (Value::List(x), Value::List(y)) => {
             Rc::ptr_eq(x, y) || {
                 let (x, y) = (x.borrow(), y.borrow());
-                x.len() == y.len() && x.iter().zip(y.iter()).all(|(a, b)| equals(a, b))
+                x.len() == y.len()
+                    && nested(|| x.iter().zip(y.iter()).all(|(a, b)| equals(a, b))).unwrap_or(false)
             }
         }
         (Value::Map(x), Value::Map(y)) => {
             Rc::ptr_eq(x, y) || {
                 let (x, y) = (x.borrow(), y.borrow());
                 x.len() == y.len()
-                    && x.iter()
-                        .all(|(k, v)| y.get(k).is_some_and(|w| equals(v, w)))
+                    && nested(|| {
+                        x.iter()
+                            .all(|(k, v)| y.get(k).is_some_and(|w| equals(v, w)))
+                    })
+                    .unwrap_or(false)
             }
         }
         (Value::Range(x), Value::Range(y)) => x == y,

@@ -40,6 +40,8 @@ pub fn layout(src: u32, text: &str) -> Result<String, SyntaxError> {
     let bytes = text.as_bytes();
     let mut out = bytes.to_vec();
     let mut stack: Vec<Open> = Vec::new();
+    // Where each open bracket of `stack` is, for "not closed" errors.
+    let mut opened_at: Vec<usize> = Vec::new();
     // Open strings: each entry is the stack depth at which the string opened.
     let mut i = 0;
     let mut prev = Prev::ExprStart;
@@ -69,6 +71,7 @@ pub fn layout(src: u32, text: &str) -> Result<String, SyntaxError> {
                         return Err(too_deep(i));
                     }
                     stack.push(Open::Interp);
+                    opened_at.push(i);
                     in_string = false;
                     prev = Prev::ExprStart;
                     i += 1;
@@ -94,13 +97,7 @@ pub fn layout(src: u32, text: &str) -> Result<String, SyntaxError> {
                 i += 1;
                 loop {
                     match bytes.get(i) {
-                        None => {
-                            return Err(SyntaxError {
-                                message: "unterminated string".into(),
-                                span: Span::new(src, start, start + 1),
-                                incomplete: true,
-                            })
-                        }
+                        None => return Err(unterminated(src, start, &stack, &opened_at)),
                         Some(b'\\') => i += 2,
                         Some(b'\'') => {
                             i += 1;
@@ -131,11 +128,13 @@ pub fn layout(src: u32, text: &str) -> Result<String, SyntaxError> {
                     _ => Open::Map,
                 };
                 stack.push(open);
+                opened_at.push(i);
                 prev = Prev::ExprStart;
                 i += 1;
             }
             b')' | b']' | b'}' => {
                 let top = stack.pop();
+                opened_at.pop();
                 if top == Some(Open::Interp) && c == b'}' {
                     in_string = true;
                 } else {
@@ -167,11 +166,7 @@ pub fn layout(src: u32, text: &str) -> Result<String, SyntaxError> {
         }
     }
     if in_string {
-        return Err(SyntaxError {
-            message: "unterminated string".into(),
-            span: Span::new(src, string_start, string_start + 1),
-            incomplete: true,
-        });
+        return Err(unterminated(src, string_start, &stack, &opened_at));
     }
     // An open bracket at the end: the grammar reports it, but the REPL must know
     // to ask for more.
@@ -184,15 +179,38 @@ pub fn layout(src: u32, text: &str) -> Result<String, SyntaxError> {
         ),
         incomplete: false,
     })?;
-    if let Some(open) = stack.last() {
-        let _ = open;
+    if let (Some(open), Some(&at)) = (stack.last(), opened_at.last()) {
+        let (bracket, close) = match open {
+            Open::Paren => ("(", ")"),
+            Open::Bracket => ("[", "]"),
+            Open::Map | Open::Block | Open::Interp => ("{", "}"),
+        };
         return Err(SyntaxError {
-            message: "unexpected end of input: a bracket is not closed".into(),
-            span: Span::new(src, text.len(), text.len()),
+            message: format!(
+                "`{bracket}` is not closed (expected `{close}` before the end of input)"
+            ),
+            span: Span::new(src, at, at + 1),
             incomplete: true,
         });
     }
     Ok(text)
+}
+
+/// A string that runs to the end of the input. Inside an interpolation, the
+/// `{` that opened it is the likely mistake (`"{bad"` meant a literal brace).
+fn unterminated(src: u32, start: usize, stack: &[Open], opened_at: &[usize]) -> SyntaxError {
+    match stack.iter().rposition(|o| *o == Open::Interp) {
+        Some(k) => SyntaxError {
+            message: "`{` in a string starts an interpolation that is not closed (a literal brace is `{{` or `\\{`)".into(),
+            span: Span::new(src, opened_at[k], opened_at[k] + 1),
+            incomplete: true,
+        },
+        None => SyntaxError {
+            message: "unterminated string".into(),
+            span: Span::new(src, start, start + 1),
+            incomplete: true,
+        },
+    }
 }
 
 fn after_map_word(bytes: &[u8], word_start: usize, brace: usize) -> bool {

@@ -9,6 +9,7 @@ use super::span::Span;
 use pest::iterators::{Pair, Pairs};
 use pest::pratt_parser::{Assoc, Op, PrattParser};
 use pest::Parser as _;
+use std::cell::Cell;
 use std::rc::Rc;
 use std::sync::OnceLock;
 
@@ -16,9 +17,12 @@ use std::sync::OnceLock;
 #[grammar = "../grammar/proc.pest"]
 struct Grammar;
 
-/// The longest chain of binary operators (or prefix operators) in one expression.
-/// Longer chains would nest the tree deeper than the evaluator should recurse.
-const MAX_CHAIN: usize = 2_000;
+/// How deeply operators (binary, prefix, and postfix calls, indexes and fields)
+/// may nest, counted along every path from the outermost expression, through
+/// brackets and function literals, to the innermost: a bound on how deeply the
+/// resolver, the evaluator and the tree's drop recurse, so they cannot overflow
+/// the stack whatever the input.
+pub const MAX_EXPR_DEPTH: usize = 2_000;
 
 type PResult<T> = Result<T, SyntaxError>;
 
@@ -28,9 +32,24 @@ pub fn parse_program(src: u32, text: &str) -> PResult<Program> {
     // stack, so that the depth limit, not the stack, decides.
     stacker::grow(64 * 1024 * 1024, || {
         let laid = layout(src, text)?;
-        let mut pairs = Grammar::parse(Rule::program, &laid).map_err(|e| convert(src, &laid, e))?;
+        let mut pairs = match Grammar::parse(Rule::program, &laid) {
+            Ok(pairs) => pairs,
+            Err(e) => {
+                // Parse again, recording what was tried where it failed: that
+                // names the punctuation that would have fitted (`,` or `)`),
+                // which the rule names alone do not. Only errors pay for it.
+                pest::set_error_detail(true);
+                let detailed = Grammar::parse(Rule::program, &laid).err();
+                pest::set_error_detail(false);
+                return Err(convert(src, &laid, detailed.unwrap_or(e)));
+            }
+        };
         let program = pairs.next().expect("program rule");
-        let b = Builder { src };
+        let b = Builder {
+            src,
+            scope: Cell::new(Scope::default()),
+            depth: Cell::new(0),
+        };
         let mut stmts = Vec::new();
         for p in program.into_inner() {
             if p.as_rule() != Rule::EOI {
@@ -45,31 +64,67 @@ pub fn parse_program(src: u32, text: &str) -> PResult<Program> {
 }
 
 fn convert(src: u32, text: &str, e: pest::error::Error<Rule>) -> SyntaxError {
-    let pos = match e.location {
+    let mut pos = match e.location {
         pest::error::InputLocation::Pos(p) => p,
         pest::error::InputLocation::Span((s, _)) => s,
     };
-    let e = e.renamed_rules(|r| rule_name(*r).to_string());
-    let message = match &e.variant {
-        pest::error::ErrorVariant::ParsingError { positives, .. } => {
-            let mut names: Vec<&str> = Vec::new();
-            for p in positives {
-                let n = rule_name(*p);
-                if !names.contains(&n) {
-                    names.push(n);
-                }
+    let mut expected: Vec<&str> = Vec::new();
+    let mut operator = false;
+    let mut positives: &[Rule] = &[];
+    if let pest::error::ErrorVariant::ParsingError { positives: p, .. } = &e.variant {
+        positives = p;
+    }
+    let attempts = e.parse_attempts();
+    // A rule can fail where it started although its parts got further (a
+    // parameter list): then where they stopped says more, if what would have
+    // fitted there is punctuation.
+    let further = attempts
+        .as_ref()
+        .filter(|a| a.max_position > pos)
+        .filter(|a| a.expected_tokens().iter().any(|t| punctuation(t).is_some()));
+    if let Some(a) = further {
+        pos = a.max_position;
+    } else {
+        let wants_expr = positives
+            .iter()
+            .any(|r| matches!(r, Rule::expr | Rule::postfix_expr | Rule::primary));
+        for r in positives {
+            // `-` and `not` start an expression; a name is one.
+            if wants_expr && matches!(r, Rule::neg | Rule::kw_not | Rule::prefix | Rule::ident) {
+                continue;
             }
-            let found = found_at(text, pos);
-            match names.len() {
-                0 => format!("unexpected {found}"),
-                1 => format!("expected {}, found {found}", names[0]),
-                _ => {
-                    let last = names.pop().unwrap_or_default();
-                    format!("expected {} or {last}, found {found}", names.join(", "))
+            if is_operator(*r) {
+                operator = true;
+                continue;
+            }
+            let n = rule_name(*r);
+            if !expected.contains(&n) {
+                expected.push(n);
+            }
+        }
+    }
+    // Punctuation that would have fitted (the grammar's literals have no rule).
+    if let Some(a) = &attempts {
+        if a.max_position == pos {
+            for t in a.expected_tokens() {
+                let Some(lit) = punctuation(&t) else { continue };
+                if !expected.contains(&lit) {
+                    expected.push(lit);
                 }
             }
         }
-        pest::error::ErrorVariant::CustomError { message } => message.clone(),
+    }
+    if operator {
+        expected.push("an operator");
+    }
+    let found = found_at(text, pos);
+    let message = match expected.len() {
+        0 => format!("unexpected {found}"),
+        1 => format!("expected {}, found {found}", expected[0]),
+        _ => {
+            let last = expected.pop().unwrap_or_default();
+            format!("expected {} or {last}, found {found}", expected.join(", "))
+        }
     };
     let rest = &text[pos.min(text.len())..];
     SyntaxError {
@@ -81,6 +136,52 @@ fn convert(src: u32, text: &str, e: pest::error::Error<Rule>) -> SyntaxError {
         ),
         incomplete: rest.trim().is_empty(),
     }
+}
+
+/// The literal tokens an error names when they would have fitted.
+fn punctuation(t: &impl std::fmt::Display) -> Option<&'static str> {
+    Some(match t.to_string().as_str() {
+        "," => "`,`",
+        ")" => "`)`",
+        "]" => "`]`",
+        "}" => "`}`",
+        ":" => "`:`",
+        "=" => "`=`",
+        _ => return None,
+    })
+}
+
+/// Rules that continue an expression already there: binary operators and the
+/// postfix call, index and field. Errors list them as one "an operator".
+fn is_operator(r: Rule) -> bool {
+    matches!(
+        r,
+        Rule::infix
+            | Rule::or_op
+            | Rule::and_op
+            | Rule::not_in
+            | Rule::in_op
+            | Rule::eq
+            | Rule::ne
+            | Rule::le
+            | Rule::ge
+            | Rule::lt
+            | Rule::gt
+            | Rule::add
+            | Rule::sub
+            | Rule::floordiv
+            | Rule::mul
+            | Rule::div
+            | Rule::rem
+            | Rule::postfix
+            | Rule::call_args
+            | Rule::index
+            | Rule::field
+            | Rule::kw_in
+            | Rule::kw_and
+            | Rule::kw_or
+            | Rule::kw_not
+    )
 }
 
 fn found_at(text: &str, pos: usize) -> String {
@@ -95,6 +196,7 @@ fn found_at(text: &str, pos: usize) -> String {
                 .collect();
             format!("`{w}`")
         }
+        Some('"' | '\'') => "a string".into(),
         Some(c) => format!("`{c}`"),
     }
 }
@@ -104,7 +206,7 @@ fn found_at(text: &str, pos: usize) -> String {
 fn rule_name(r: Rule) -> &'static str {
     match r {
         Rule::WHITESPACE | Rule::nl | Rule::sep => "end of line",
-        Rule::EOI => "end of input",
+        Rule::EOI => "end of line",
         Rule::program | Rule::stmts | Rule::stmt | Rule::simple_stmt => "statement",
         Rule::block => "block `{ ... }`",
         Rule::let_stmt => "`let`",
@@ -221,6 +323,18 @@ fn pratt() -> &'static PrattParser<Rule> {
 
 struct Builder {
     src: u32,
+    /// Where the statement being built sits: inside how many loops of the
+    /// innermost function, and whether inside a function at all. `return`,
+    /// `break` and `continue` are checked against it.
+    scope: Cell<Scope>,
+    /// Operators enclosing the expression being built (see MAX_EXPR_DEPTH).
+    depth: Cell<usize>,
+}
+
+#[derive(Clone, Copy, Default)]
+struct Scope {
+    loops: u32,
+    in_fn: bool,
 }
 
 fn unresolved(name: &str, span: Span) -> Var {
@@ -243,6 +357,30 @@ impl Builder {
             span: self.span(p),
             incomplete: false,
         })
+    }
+
+    /// Builds `f` in a new function body (a `fn` or a spawned block): `return`
+    /// is allowed there, and loops outside it are out of reach.
+    fn in_function<T>(&self, f: impl FnOnce() -> PResult<T>) -> PResult<T> {
+        let outer = self.scope.replace(Scope {
+            loops: 0,
+            in_fn: true,
+        });
+        let r = f();
+        self.scope.set(outer);
+        r
+    }
+
+    /// Builds a loop body.
+    fn in_loop<T>(&self, f: impl FnOnce() -> PResult<T>) -> PResult<T> {
+        let outer = self.scope.get();
+        self.scope.set(Scope {
+            loops: outer.loops + 1,
+            ..outer
+        });
+        let r = f();
+        self.scope.set(outer);
+        r
     }
 
     fn var(&self, p: Pair<Rule>) -> Var {
@@ -299,14 +437,16 @@ impl Builder {
             Rule::while_stmt => {
                 it.next();
                 let cond = self.expr(it.next().expect("cond"))?;
-                Stmt::While(cond, self.block(it.next().expect("body"))?)
+                let body = self.in_loop(|| self.block(it.next().expect("body")))?;
+                Stmt::While(cond, body)
             }
             Rule::for_stmt => {
                 it.next();
                 let target = self.target(it.next().expect("target"))?;
                 it.next(); // in
                 let iter = self.expr(it.next().expect("iter"))?;
-                Stmt::For(target, iter, self.block(it.next().expect("body"))?, span)
+                let body = self.in_loop(|| self.block(it.next().expect("body")))?;
+                Stmt::For(target, iter, body, span)
             }
             Rule::try_stmt => {
                 it.next();
@@ -353,8 +493,27 @@ impl Builder {
                 Stmt::With(subject, name, self.block(next)?, span)
             }
             Rule::return_stmt => {
+                if !self.scope.get().in_fn {
+                    return Err(SyntaxError {
+                        message: "`return` outside a function".into(),
+                        span,
+                        incomplete: false,
+                    });
+                }
                 it.next();
                 Stmt::Return(it.next().map(|e| self.expr(e)).transpose()?, span)
+            }
+            Rule::break_stmt | Rule::continue_stmt if self.scope.get().loops == 0 => {
+                let kw = if rule == Rule::break_stmt {
+                    "break"
+                } else {
+                    "continue"
+                };
+                return Err(SyntaxError {
+                    message: format!("`{kw}` outside a loop"),
+                    span,
+                    incomplete: false,
+                });
             }
             Rule::break_stmt => Stmt::Break(span),
             Rule::continue_stmt => Stmt::Continue(span),
@@ -430,7 +589,7 @@ impl Builder {
             }
             params.push(Param { var, default });
         }
-        let body = self.block(it.next().expect("body"))?;
+        let body = self.in_function(|| self.block(it.next().expect("body")))?;
         Ok(Rc::new(FnDef {
             name,
             params,
@@ -444,13 +603,30 @@ impl Builder {
 
     fn expr(&self, p: Pair<Rule>) -> PResult<Expr> {
         let pairs = p.into_inner();
-        if pairs.len() > MAX_CHAIN {
-            let first = pairs.peek().expect("non-empty expr");
+        let first = pairs.peek().expect("non-empty expr");
+        let ops = pairs
+            .clone()
+            .filter(|p| p.as_rule() != Rule::postfix_expr)
+            .count();
+        self.deeper(ops + 1, &first, || self.pratt_expr(pairs))
+    }
+
+    /// Runs `f` one level `n` operators deeper, or fails if that is too deep.
+    fn deeper<T>(&self, n: usize, at: &Pair<Rule>, f: impl FnOnce() -> PResult<T>) -> PResult<T> {
+        let outer = self.depth.get();
+        if outer + n > MAX_EXPR_DEPTH {
             return self.err(
-                &first,
-                "expression too long (too many operators in one chain)",
+                at,
+                format!("expression nested too deeply (more than {MAX_EXPR_DEPTH} operators deep)"),
             );
         }
+        self.depth.set(outer + n);
+        let r = f();
+        self.depth.set(outer);
+        r
+    }
+
+    fn pratt_expr(&self, pairs: Pairs<Rule>) -> PResult<Expr> {
         pratt()
             .map_primary(|p| self.postfix_expr(p))
             .map_prefix(|op, rhs| {
@@ -516,10 +692,20 @@ impl Builder {
     }
 
     fn postfix_expr(&self, p: Pair<Rule>) -> PResult<Expr> {
+        let ops = p.clone().into_inner().count() - 1;
+        if ops == 0 {
+            return self.postfix_chain(p);
+        }
+        let at = p.clone();
+        self.deeper(ops, &at, || self.postfix_chain(p))
+    }
+
+    fn postfix_chain(&self, p: Pair<Rule>) -> PResult<Expr> {
         let start = p.as_span().start();
         let mut it = p.into_inner().peekable();
         let mut e = self.primary(it.next().expect("primary"))?;
         while let Some(post) = it.next() {
+            // A call points at the start of what is called.
             let span = Span::new(self.src, start, post.as_span().end());
             match post.as_rule() {
                 Rule::call_args => {
@@ -527,22 +713,22 @@ impl Builder {
                     e = Expr::Call(Box::new(e), args, span);
                 }
                 Rule::field => {
-                    let name: Sym = post
-                        .into_inner()
-                        .next()
-                        .expect("field name")
-                        .as_str()
-                        .into();
+                    // Errors point at the name after the dot.
+                    let name_pair = post.into_inner().next().expect("field name");
+                    let name_span = self.span(&name_pair);
+                    let name: Sym = name_pair.as_str().into();
                     if it.peek().map(|n| n.as_rule()) == Some(Rule::call_args) {
                         let call = it.next().expect("call args");
-                        let span = Span::new(self.src, start, call.as_span().end());
+                        let span = name_span.to(self.span(&call));
                         let args = self.args(call)?;
                         e = Expr::Method(Box::new(e), name, args, span);
                     } else {
-                        e = Expr::Field(Box::new(e), name, span);
+                        e = Expr::Field(Box::new(e), name, name_span);
                     }
                 }
                 Rule::index => {
+                    // Errors point at the `[`.
+                    let span = self.span(&post);
                     let mut lo = None;
                     let mut hi = None;
                     let mut colon = false;
@@ -619,7 +805,7 @@ impl Builder {
                 let daemon = it.next().expect("kw").as_rule() == Rule::kw_daemon;
                 let body = it.next().expect("spawn body");
                 let body = if body.as_rule() == Rule::block {
-                    SpawnBody::Block(self.block(body)?)
+                    SpawnBody::Block(self.in_function(|| self.block(body))?)
                 } else {
                     let bp = body.clone();
                     match self.postfix_expr(body)? {
@@ -686,6 +872,9 @@ impl Builder {
                         "}}" => lit.push('}'),
                         _ => match &s[1..] {
                             "n" => lit.push('\n'),
+                            // A backslash at the end of a line continues the
+                            // string on the next one, without the line break.
+                            "\n" => {}
                             "t" => lit.push('\t'),
                             "r" => lit.push('\r'),
                             "0" => lit.push('\0'),

@@ -169,6 +169,20 @@ impl Child {
         })
     }
 
+    /// Closes our end of `stream` (Python's `p.stdout.close()`): a command that
+    /// writes to it afterwards gets SIGPIPE. Bytes already read and not taken are
+    /// dropped. Closing twice, or a stream never piped, is fine.
+    pub fn close_stream(&mut self, stream: Stream) {
+        let slot = match stream {
+            Stream::Stdout => &mut self.stdout,
+            Stream::Stderr => &mut self.stderr,
+        };
+        if let Some(out) = slot.as_mut() {
+            out.close();
+            out.take_all();
+        }
+    }
+
     /// Waits for the command to end. On `Timeout` it keeps running; on
     /// `Interrupted` call again.
     pub fn wait(&mut self, timeout: Option<Duration>) -> Result<ExitStatus, CommandError> {

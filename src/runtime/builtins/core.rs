@@ -8,7 +8,6 @@ use crate::runtime::value::{Args, Builtin, ErrorVal, Key, Object, RangeVal, Valu
 use crate::runtime::Interp;
 use std::any::Any;
 use std::cmp::Ordering;
-use std::io::BufRead;
 use std::rc::Rc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -224,26 +223,36 @@ fn print(interp: &mut Interp, args: Args) -> Res<Value> {
 
 fn eprint(interp: &mut Interp, args: Args) -> Res<Value> {
     let s = print_to(interp, args, "eprint")?;
+    // What was printed before comes out before this, even into one file (2>&1).
+    interp.out.flush()?;
     use std::io::Write;
     let _ = std::io::stderr().write_all(s.as_bytes());
     Ok(Value::Nil)
 }
 
-/// Reads one line from stdin without its line ending; None at EOF.
-pub fn read_stdin_line() -> Res<Option<String>> {
-    let mut line = String::new();
-    match std::io::stdin().lock().read_line(&mut line) {
-        Ok(0) => Ok(None),
-        Ok(_) => {
-            if line.ends_with('\n') {
-                line.pop();
-                if line.ends_with('\r') {
+/// Reads one line from stdin without its line ending; None at EOF. Signals
+/// interrupt the wait promptly: their handlers run, then it reads on.
+pub fn read_stdin_line(interp: &mut Interp) -> Res<Option<String>> {
+    use crate::os::fdio::{LineError, StdinLines};
+    thread_local! {
+        static STDIN: std::cell::RefCell<StdinLines> = const { std::cell::RefCell::new(StdinLines::new()) };
+    }
+    loop {
+        match STDIN.with(|s| s.borrow_mut().next_line()) {
+            Ok(None) => return Ok(None),
+            Ok(Some(bytes)) => {
+                let mut line = String::from_utf8_lossy(&bytes).into_owned();
+                if line.ends_with('\n') {
                     line.pop();
+                    if line.ends_with('\r') {
+                        line.pop();
+                    }
                 }
+                return Ok(Some(line));
             }
-            Ok(Some(line))
+            Err(LineError::Interrupted) => interp.handle_signals()?,
+            Err(LineError::Io(e)) => return fail("IOError", format!("cannot read stdin: {e}")),
         }
-        Err(e) => fail("IOError", format!("cannot read stdin: {e}")),
     }
 }
 
@@ -253,7 +262,7 @@ fn input(interp: &mut Interp, args: Args) -> Res<Value> {
         interp.out.write_str(&display(&p))?;
     }
     interp.out.flush()?;
-    Ok(read_stdin_line()?.map_or(Value::Nil, |l| Value::Str(l.into())))
+    Ok(read_stdin_line(interp)?.map_or(Value::Nil, |l| Value::Str(l.into())))
 }
 
 /// `lines()`: stdin as a stream of lines, read as they arrive.
@@ -269,8 +278,8 @@ impl Object for StdinLines {
     fn as_any(&self) -> &dyn Any {
         self
     }
-    fn next_item(&self, _: &mut Interp) -> Res<Option<Value>> {
-        Ok(read_stdin_line()?.map(|l| Value::Str(l.into())))
+    fn next_item(&self, interp: &mut Interp) -> Res<Option<Value>> {
+        Ok(read_stdin_line(interp)?.map(|l| Value::Str(l.into())))
     }
 }
 
@@ -292,7 +301,14 @@ pub fn length(interp: &mut Interp, v: &Value) -> Res<usize> {
 
 fn len(interp: &mut Interp, args: Args) -> Res<Value> {
     let [v] = args.bind("len", ["value"], 1)?;
-    Ok(Value::Int(length(interp, &v.unwrap_or_default())? as i64))
+    let n = length(interp, &v.unwrap_or_default())?;
+    // Only a range can be longer than the largest int.
+    i64::try_from(n).map(Value::Int).or_else(|_| {
+        fail(
+            "ValueError",
+            "len(): the range is longer than the largest int",
+        )
+    })
 }
 
 fn str_(_: &mut Interp, args: Args) -> Res<Value> {
@@ -319,7 +335,9 @@ fn int(_: &mut Interp, args: Args) -> Res<Value> {
         Value::Int(i) => Ok(Value::Int(i)),
         Value::Bool(b) => Ok(Value::Int(b as i64)),
         Value::Float(f) => {
-            if !f.is_finite() || f.trunc() >= 9.3e18 || f.trunc() < -9.3e18 {
+            // 2^63 is exactly representable; anything from it up does not fit.
+            const LIMIT: f64 = 9_223_372_036_854_775_808.0;
+            if !f.is_finite() || f.trunc() >= LIMIT || f.trunc() < -LIMIT {
                 return fail(
                     "ValueError",
                     format!("int(): cannot convert {} to int", display(&Value::Float(f))),
@@ -338,8 +356,29 @@ fn int(_: &mut Interp, args: Args) -> Res<Value> {
             } else {
                 digits
             };
-            match i64::from_str_radix(digits, base) {
-                Ok(n) if !digits.is_empty() => Ok(Value::Int(if neg { -n } else { n })),
+            // A sign inside the digits (`--1`, `-+1`) is not a number.
+            let valid = !digits.is_empty() && !digits.starts_with(['+', '-']);
+            // Parse with the sign, so that the most negative int is in range.
+            let signed = if neg {
+                format!("-{digits}")
+            } else {
+                digits.to_string()
+            };
+            match i64::from_str_radix(&signed, base) {
+                Ok(n) if valid => Ok(Value::Int(n)),
+                Err(e)
+                    if valid
+                        && matches!(
+                            e.kind(),
+                            std::num::IntErrorKind::PosOverflow
+                                | std::num::IntErrorKind::NegOverflow
+                        ) =>
+                {
+                    fail(
+                        "ValueError",
+                        format!("int(): {:?} does not fit in a 64-bit int", &*s),
+                    )
+                }
                 _ => fail("ValueError", format!("int(): invalid literal {:?}", &*s)),
             }
         }
@@ -416,12 +455,24 @@ fn range(_: &mut Interp, args: Args) -> Res<Value> {
     Ok(Value::Range(Rc::new(RangeVal { start, stop, step })))
 }
 
+/// The longest range made into a list (as for `[x] * n`): longer ones would
+/// exhaust memory, which aborts rather than raising an error.
+pub const MAX_RANGE_ITEMS: usize = 1 << 28;
+
 /// Collects any iterable into a Vec (lists, ranges, maps' keys, strings' chars,
 /// iterable handles).
 pub fn collect(interp: &mut Interp, v: &Value) -> Res<Vec<Value>> {
     Ok(match v {
         Value::List(l) => l.borrow().clone(),
-        Value::Range(r) => (0..r.len()).map(|i| Value::Int(r.get(i))).collect(),
+        Value::Range(r) => {
+            if r.len() > MAX_RANGE_ITEMS {
+                return fail(
+                    "ValueError",
+                    format!("range of {} items is too long to make into a list", r.len()),
+                );
+            }
+            (0..r.len()).map(|i| Value::Int(r.get(i))).collect()
+        }
         Value::Map(m) => m.borrow().keys().map(Key::to_value).collect(),
         Value::Str(s) => s
             .chars()
@@ -499,12 +550,14 @@ fn enumerate(interp: &mut Interp, args: Args) -> Res<Value> {
     let [xs, start] = args.bind("enumerate", ["iterable", "start"], 1)?;
     let start = start.map_or(Ok(0), |s| want_int("enumerate", s))?;
     let xs = collect(interp, &xs.unwrap_or_default())?;
-    Ok(Value::list(
-        xs.into_iter()
-            .enumerate()
-            .map(|(i, x)| Value::list(vec![Value::Int(start + i as i64), x]))
-            .collect(),
-    ))
+    let mut out = Vec::with_capacity(xs.len());
+    for (i, x) in xs.into_iter().enumerate() {
+        let Some(n) = start.checked_add(i as i64) else {
+            return fail("ValueError", "integer overflow");
+        };
+        out.push(Value::list(vec![Value::Int(n), x]));
+    }
+    Ok(Value::list(out))
 }
 
 fn zip(interp: &mut Interp, args: Args) -> Res<Value> {
@@ -660,7 +713,7 @@ fn abs(_: &mut Interp, args: Args) -> Res<Value> {
 fn round(_: &mut Interp, args: Args) -> Res<Value> {
     let [v, nd] = args.bind("round", ["x", "ndigits"], 1)?;
     let x = match v.unwrap_or_default() {
-        Value::Int(i) => return Ok(Value::Int(i)),
+        Value::Int(i) => return round_int(i, nd),
         Value::Float(f) => f,
         other => {
             return fail(
@@ -673,7 +726,13 @@ fn round(_: &mut Interp, args: Args) -> Res<Value> {
         None | Some(Value::Nil) => {
             let r = x.round_ties_even();
             if !r.is_finite() || r.abs() >= 9.2e18 {
-                return fail("ValueError", format!("round(): cannot convert {x} to int"));
+                return fail(
+                    "ValueError",
+                    format!(
+                        "round(): cannot convert {} to int",
+                        crate::runtime::format::float_str(x)
+                    ),
+                );
             }
             Ok(Value::Int(r as i64))
         }
@@ -684,7 +743,10 @@ fn round(_: &mut Interp, args: Args) -> Res<Value> {
                 let s = format!("{:.*}", n.min(340) as usize, x);
                 Ok(Value::Float(s.parse().unwrap_or(x)))
             } else {
-                let p = 10f64.powi((-n).min(308) as i32);
+                let p = 10f64.powi(n.checked_neg().unwrap_or(i64::MAX).min(400) as i32);
+                if p.is_infinite() {
+                    return Ok(Value::Float(0.0 * x));
+                }
                 Ok(Value::Float((x / p).round_ties_even() * p))
             }
         }
@@ -693,6 +755,38 @@ fn round(_: &mut Interp, args: Args) -> Res<Value> {
             format!("round(): ndigits must be int, not {}", other.type_name()),
         ),
     }
+}
+
+/// `round(n, ndigits)` of an int: unchanged unless ndigits is negative, then to
+/// a multiple of 10^-ndigits, a half to the even multiple (Python's rule).
+fn round_int(n: i64, nd: Option<Value>) -> Res<Value> {
+    let nd = match nd {
+        None | Some(Value::Nil) => return Ok(Value::Int(n)),
+        Some(Value::Int(d)) => d,
+        Some(other) => {
+            return fail(
+                "TypeError",
+                format!("round(): ndigits must be int, not {}", other.type_name()),
+            )
+        }
+    };
+    if nd >= 0 {
+        return Ok(Value::Int(n));
+    }
+    // 10^19 > i64::MAX: every int rounds to 0 from there on.
+    let Some(p) = 10i128.checked_pow(nd.unsigned_abs().min(20) as u32) else {
+        return Ok(Value::Int(0));
+    };
+    let x = n as i128;
+    let (q, r) = (x.div_euclid(p), x.rem_euclid(p));
+    let q = match (2 * r).cmp(&p) {
+        Ordering::Less => q,
+        Ordering::Greater => q + 1,
+        Ordering::Equal => q + (q & 1),
+    };
+    i64::try_from(q * p)
+        .map(Value::Int)
+        .or_else(|_| fail("ValueError", "integer overflow"))
 }
 
 fn time(_: &mut Interp, args: Args) -> Res<Value> {

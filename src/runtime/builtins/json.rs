@@ -70,6 +70,9 @@ fn to_json_value(v: &Value, depth: usize) -> Res<J> {
                 .map(|x| to_json_value(x, depth + 1))
                 .collect::<Res<_>>()?,
         ),
+        Value::Range(r) if r.len() > super::core::MAX_RANGE_ITEMS => {
+            return fail("ValueError", "to_json(): range too long")
+        }
         Value::Range(r) => J::Array((0..r.len()).map(|i| J::from(r.get(i))).collect()),
         Value::Map(m) => {
             let mut o = serde_json::Map::new();

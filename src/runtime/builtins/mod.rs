@@ -2,6 +2,7 @@
 //! binds names against; indices into it are stable for the life of the binary, so
 //! a resolved AST means the same thing in every process.
 
+pub mod command;
 pub mod core;
 pub mod json;
 pub mod methods;
@@ -14,7 +15,12 @@ use std::sync::OnceLock;
 pub fn table() -> &'static [&'static Builtin] {
     static TABLE: OnceLock<Vec<&'static Builtin>> = OnceLock::new();
     TABLE.get_or_init(|| {
-        let families: &[&'static [Builtin]] = &[core::BUILTINS, json::BUILTINS, process::BUILTINS];
+        let families: &[&'static [Builtin]] = &[
+            core::BUILTINS,
+            json::BUILTINS,
+            process::BUILTINS,
+            command::BUILTINS,
+        ];
         families.iter().flat_map(|f| f.iter()).collect()
     })
 }

@@ -11,6 +11,9 @@ use std::rc::Rc;
 /// How many finished frames are kept for reuse.
 const FRAME_POOL: usize = 64;
 
+/// Stack that must be left when a user function starts running.
+const RED_ZONE: usize = 4 * 1024 * 1024;
+
 impl Interp {
     /// A call of a user function with positional arguments only: they are
     /// evaluated straight into the new frame, with no `Args` in between. The
@@ -41,7 +44,11 @@ impl Interp {
         }
         self.depth += 1;
         // Deep recursion grows the stack on the heap instead of overflowing it.
-        let r = stacker::maybe_grow(128 * 1024, 4 * 1024 * 1024, || {
+        // The red zone covers the deepest a function body can recurse without
+        // another call: expressions are at most MAX_EXPR_DEPTH operators deep
+        // (a few hundred bytes of stack each) and blocks at most layout's
+        // MAX_DEPTH brackets.
+        let r = stacker::maybe_grow(RED_ZONE, 4 * RED_ZONE, || {
             self.exec_block(&c.def.body, &frame)
         });
         self.depth -= 1;
@@ -143,9 +150,10 @@ pub fn bind_frame(interp: &mut Interp, c: &Rc<Closure>, args: Args) -> Res<Rc<Fr
             }
         }
     }
-    let env = Some(frame);
+    // Defaults are evaluated in the new frame.
+    let env = Some(frame.clone());
     fill_defaults(interp, c, &env, 0)?;
-    Ok(env.expect("frame"))
+    Ok(frame)
 }
 
 /// Fills parameters from `from` on that got no argument with their defaults.

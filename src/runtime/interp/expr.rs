@@ -93,11 +93,11 @@ impl Interp {
                 }
                 Ok(Value::list(v))
             }
-            Expr::Map(kvs, _) => {
+            Expr::Map(kvs, span) => {
                 let mut m = IndexMap::with_capacity(kvs.len());
                 for (k, v) in kvs {
                     let kv = self.eval(k, env)?;
-                    let key = at(Key::from_value(&kv), expr_span(k))?;
+                    let key = at(Key::from_value(&kv), expr_span(k).unwrap_or(*span))?;
                     let v = self.eval(v, env)?;
                     m.insert(key, v);
                 }
@@ -401,9 +401,10 @@ fn slice(o: &Value, lo: Option<i64>, hi: Option<i64>) -> Res<Value> {
     }
 }
 
-/// The span of an expression where it has one (for errors about it).
-pub fn expr_span(e: &Expr) -> Span {
-    match e {
+/// The span of an expression where it has one (for errors about it). Literals
+/// carry none: the caller falls back to the enclosing node's span.
+pub fn expr_span(e: &Expr) -> Option<Span> {
+    Some(match e {
         Expr::Var(v) => v.span,
         Expr::Map(_, s)
         | Expr::Neg(_, s)
@@ -416,7 +417,13 @@ pub fn expr_span(e: &Expr) -> Span {
         | Expr::Join(_, s) => *s,
         Expr::Fn(d) => d.span,
         Expr::Spawn(sp) => sp.span,
-        Expr::Not(x) | Expr::And(x, _) | Expr::Or(x, _) => expr_span(x),
-        _ => Span::default(),
-    }
+        Expr::Not(x) | Expr::And(x, _) | Expr::Or(x, _) => return expr_span(x),
+        Expr::Nil
+        | Expr::Interp(_)
+        | Expr::Bool(_)
+        | Expr::Int(_)
+        | Expr::Float(_)
+        | Expr::Str(_)
+        | Expr::List(_) => return None,
+    })
 }

@@ -5,6 +5,7 @@ mod expr;
 mod stmt;
 
 pub use call::bind_frame;
+pub use expr::expr_span;
 
 use crate::runtime::value::Frame;
 use std::rc::Rc;

@@ -79,6 +79,9 @@ impl Interp {
             }
             Stmt::While(cond, body) => {
                 while self.eval(cond, env)?.truthy() {
+                    // Every iteration, not only every statement: `while true { }`
+                    // has none, and Ctrl-C must still stop it.
+                    self.poll_signals()?;
                     match self.exec_block(body, env) {
                         Ok(_) | Err(Unwind::Continue) => {}
                         Err(Unwind::Break) => break,
@@ -89,12 +92,14 @@ impl Interp {
             }
             Stmt::For(target, iter, body, span) => {
                 let it = self.eval(iter, env)?;
-                self.exec_for(target, it, body, *span, env)?;
+                let span = super::expr::expr_span(iter).unwrap_or(*span);
+                self.exec_for(target, it, body, span, env)?;
                 Ok(Value::Nil)
             }
             Stmt::Try(t) => self.exec_try(t, env),
             Stmt::With(subject, name, body, span) => {
                 let v = self.eval(subject, env)?;
+                let subject_span = super::expr::expr_span(subject).unwrap_or(*span);
                 let Value::Object(obj) = &v else {
                     return Err(RtError::new(
                         "TypeError",
@@ -103,7 +108,7 @@ impl Interp {
                             v.type_name()
                         ),
                     )
-                    .at(*span)
+                    .at(subject_span)
                     .into());
                 };
                 let obj = obj.clone();
@@ -163,6 +168,7 @@ impl Interp {
     ) -> Res<()> {
         macro_rules! step {
             ($v:expr) => {{
+                self.poll_signals()?;
                 self.bind_target(target, $v, env, span)?;
                 match self.exec_block(body, env) {
                     Ok(_) | Err(Unwind::Continue) => {}
@@ -283,7 +289,17 @@ impl Interp {
                     Some(op) => {
                         let old = self.read_var(var, env)?;
                         let rhs = self.eval(value, env)?;
-                        at(crate::runtime::ops::binary(self, op, &old, &rhs), span)?
+                        match (&old, &rhs) {
+                            (Value::Int(x), Value::Int(y)) => {
+                                match crate::runtime::ops::int_fast(op, *x, *y) {
+                                    Some(v) => v,
+                                    None => {
+                                        at(crate::runtime::ops::binary(self, op, &old, &rhs), span)?
+                                    }
+                                }
+                            }
+                            _ => at(crate::runtime::ops::binary(self, op, &old, &rhs), span)?,
+                        }
                     }
                 };
                 self.assign_var(var, v, env)
