@@ -17,6 +17,7 @@ struct FnCtx {
     nslots: u32,
     captures: Vec<(u16, u32)>,
     globals: Vec<u32>,
+    dynamic: Vec<Sym>,
 }
 
 /// The resolver keeps the top-level scope between programs, so a REPL session
@@ -160,6 +161,11 @@ impl Resolver {
             return;
         }
         var.res = Binding::Dynamic;
+        for f in &mut self.funcs {
+            if !f.dynamic.contains(&var.name) {
+                f.dynamic.push(var.name.clone());
+            }
+        }
         self.dynamic.push((var.name.clone(), var.span));
     }
 
@@ -292,6 +298,7 @@ impl Resolver {
         def.nslots = ctx.nslots;
         def.captures = ctx.captures;
         def.globals = ctx.globals;
+        def.dynamic = ctx.dynamic;
         // What this function captures from its parent is also reached by the parent
         // (one frame further out) — recorded in lookup already.
     }

@@ -110,6 +110,8 @@ pub fn finish(interp: &mut Interp, outcome: Outcome) -> i32 {
         Err(crate::runtime::error::Unwind::Exit(n)) => n,
         _ => code,
     };
+    // Pools first: their workers are stopped, not waited for like other children.
+    builtins::pool::at_exit(interp);
     let code = builtins::process::at_exit(interp).unwrap_or(code);
     if interp.out.is_broken() && code == 0 {
         return crate::runtime::output::BROKEN_PIPE_EXIT;

@@ -19,5 +19,6 @@
 pub mod command;
 pub mod fdio;
 pub mod ipc;
+pub mod pool;
 pub mod process;
 pub mod signal;

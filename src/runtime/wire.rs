@@ -149,7 +149,15 @@ impl Encoder<'_> {
                 .unwrap_or_default();
             captures.push((d, slot, self.value(&v, depth + 1)?));
         }
-        for &g in &c.def.globals {
+        // Names resolved dynamically (declared at top level after the function)
+        // travel like globals, under the slot they have now.
+        let dynamic = c
+            .def
+            .dynamic
+            .iter()
+            .filter_map(|n| self.interp.resolver.global_slot(n));
+        let slots: Vec<u32> = c.def.globals.iter().copied().chain(dynamic).collect();
+        for g in slots {
             if self.globals_seen.contains(&g) {
                 continue;
             }

@@ -193,6 +193,10 @@ pub struct FnDef {
     pub captures: Vec<(u16, u32)>,
     /// Top-level variables used here or in nested functions.
     pub globals: Vec<u32>,
+    /// Names used here or in nested functions that no scope declared when the
+    /// function was resolved: top-level names declared further down, looked up
+    /// at run time. They travel with the function like `globals`.
+    pub dynamic: Vec<Sym>,
 }
 
 /// A parsed and resolved piece of top-level code (a file, a REPL line).

@@ -598,6 +598,7 @@ impl Builder {
             nslots: 0,
             captures: Vec::new(),
             globals: Vec::new(),
+            dynamic: Vec::new(),
         }))
     }
 

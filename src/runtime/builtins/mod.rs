@@ -6,6 +6,7 @@ pub mod command;
 pub mod core;
 pub mod json;
 pub mod methods;
+pub mod pool;
 pub mod process;
 
 use crate::runtime::value::Builtin;
@@ -20,6 +21,7 @@ pub fn table() -> &'static [&'static Builtin] {
             json::BUILTINS,
             process::BUILTINS,
             command::BUILTINS,
+            pool::BUILTINS,
         ];
         families.iter().flat_map(|f| f.iter()).collect()
     })

@@ -188,7 +188,7 @@ impl Interp {
         Ok(out)
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn read_var(&mut self, var: &Var, env: &Env) -> Res<Value> {
         let v = match var.res {
             Binding::Local { depth: 0, slot } => {
@@ -196,6 +196,18 @@ impl Interp {
                 let v = f.slots.borrow()[slot as usize].clone();
                 v
             }
+            Binding::Global(slot) => self.globals[slot as usize].clone(),
+            _ => return self.read_var_cold(var, env),
+        };
+        if let Value::Undefined = v {
+            return Err(undefined(var));
+        }
+        Ok(v)
+    }
+
+    #[inline(never)]
+    fn read_var_cold(&mut self, var: &Var, env: &Env) -> Res<Value> {
+        let v = match var.res {
             Binding::Local { depth, slot } => {
                 let f = env
                     .as_ref()

@@ -161,7 +161,9 @@ fn run(
         }
         Err(_) => (1, None),
     };
-    // The child's own children are joined (daemons terminated) before it ends.
+    // The child's own children are joined (daemons terminated) before it ends;
+    // its pools still open are terminated first.
+    crate::runtime::builtins::pool::at_exit(interp);
     if let Some(c) = at_exit(interp) {
         code = c;
         msg = None;
