@@ -150,8 +150,8 @@ pub fn collect_exited(interp: &mut Interp) {
     interp.procs.live.retain(|p| !p.collect());
 }
 
-/// At the end of a script, or of a spawned child's call: other children are
-/// joined, then daemons terminated (SIGTERM, SIGKILL after a grace period).
+/// At the end of a script, or of a spawned child's call: daemons are terminated
+/// (SIGTERM, SIGKILL after a grace period), then the other children joined.
 /// When a signal is ending the program (`interp.exit_signal`), or arrives
 /// while this waits, every child is terminated instead. Returns an exit code
 /// that overrides the program's when waiting was cut short (by a signal, or an
@@ -159,6 +159,17 @@ pub fn collect_exited(interp: &mut Interp) {
 pub fn at_exit(interp: &mut Interp) -> Option<i32> {
     let live = std::mem::take(&mut interp.procs.live);
     let mut code = None;
+    // Daemons first, as Python's multiprocessing does at exit: their work has no
+    // meaning once the main code is done, so they do not outlive it while the
+    // other children are joined.
+    let daemons: Vec<Pid> = live
+        .iter()
+        .filter(|p| p.daemon && !p.collect())
+        .map(|p| p.pid)
+        .collect();
+    if !daemons.is_empty() {
+        osp::terminate_all(&daemons, GRACE);
+    }
     if interp.exit_signal.is_none() {
         for p in live.iter().filter(|p| !p.daemon) {
             match p.wait(interp, None) {
