@@ -125,12 +125,23 @@ enum Reap {
 }
 
 /// One `waitpid(pid, WNOHANG)`. `pid` must be > 0.
+/// How many children this process has reaped, wherever that happened (a sweep
+/// between statements, inside `signal::sleep`, a wait): the runtime compares it
+/// with the count it last saw to release what it holds for exited children.
+static REAPED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// The number of children reaped so far (see `REAPED`).
+pub fn reaped_count() -> u64 {
+    REAPED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 fn reap(pid: Pid) -> Reap {
     loop {
         let mut st = 0;
         // SAFETY: a non-blocking wait for one specific pid.
         let r = unsafe { libc::waitpid(pid, &mut st, libc::WNOHANG) };
         if r == pid {
+            REAPED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             return Reap::Exited(ExitStatus::from_raw(st));
         }
         if r == 0 {

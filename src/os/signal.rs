@@ -397,11 +397,12 @@ pub fn unwatch(signo: i32) {
     }
 }
 
-/// Sleeps for `d`, returning `Err(())` early if a signal becomes pending.
+/// Sleeps for `d`, returning `Err(())` early if a signal becomes pending or
+/// children were reaped (so the caller can release what it holds for them and
+/// sleep again for the rest).
 ///
-/// SIGCHLD does not end the sleep; it reaps the exited children (so none stays a
-/// zombie during a long sleep) and the sleep goes on for the remaining time. A
-/// signal already pending on entry returns `Err(())` at once.
+/// SIGCHLD reaps the exited children at once (so none stays a zombie during a
+/// long sleep). A signal already pending on entry returns `Err(())` at once.
 #[allow(clippy::result_unit_err)] // the contract other modules code against
 pub fn sleep(d: Duration) -> Result<(), ()> {
     ensure_installed();
@@ -422,7 +423,13 @@ pub fn sleep(d: Duration) -> Result<(), ()> {
         };
         wait_wake(remaining);
         drain_wake();
+        let before = process::reaped_count();
         process::sweep_if_signalled();
+        if process::reaped_count() != before {
+            // Children were reaped: the caller may have resources to release
+            // for them (their result pipes), so it gets control back.
+            return Err(());
+        }
     }
 }
 

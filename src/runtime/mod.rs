@@ -45,6 +45,8 @@ pub struct Interp {
     pub exit_signal: Option<i32>,
     /// Children and naming: see `builtins::process`.
     pub procs: builtins::process::ProcState,
+    /// `os::process::reaped_count()` when exited children were last collected.
+    pub seen_reaped: u64,
     /// Finished call frames kept for reuse (saves an allocation per call).
     pub frame_pool: Vec<std::rc::Rc<value::Frame>>,
 }
@@ -66,6 +68,7 @@ impl Interp {
             interrupted: false,
             exit_signal: None,
             procs: builtins::process::ProcState::default(),
+            seen_reaped: 0,
             frame_pool: Vec::new(),
         };
         interp.grow_globals();
@@ -129,7 +132,10 @@ impl Interp {
     /// reaps children that have exited, then runs pending signals' handlers.
     #[inline]
     pub fn poll_signals(&mut self) -> Res<()> {
-        if crate::os::signal::pending() || crate::os::signal::child_exited() {
+        if crate::os::signal::pending()
+            || crate::os::signal::child_exited()
+            || crate::os::process::reaped_count() != self.seen_reaped
+        {
             self.poll_signals_slow()?;
         }
         Ok(())
@@ -137,7 +143,11 @@ impl Interp {
 
     #[cold]
     fn poll_signals_slow(&mut self) -> Res<()> {
-        if crate::os::process::sweep_if_signalled() {
+        crate::os::process::sweep_if_signalled();
+        // Children may also have been reaped inside a sleep or another wait.
+        let reaped = crate::os::process::reaped_count();
+        if reaped != self.seen_reaped {
+            self.seen_reaped = reaped;
             builtins::process::collect_exited(self);
         }
         if crate::os::signal::pending() {

@@ -838,7 +838,8 @@ pub fn sleep_for(interp: &mut Interp, d: Duration) -> Res<()> {
         if crate::os::signal::sleep(left).is_ok() {
             return Ok(());
         }
-        interp.handle_signals()?;
+        // A signal, or children reaped: run handlers, release what exited.
+        interp.poll_signals()?;
         if Instant::now() >= deadline {
             return Ok(());
         }
