@@ -353,7 +353,9 @@ pub fn decode_handle(_interp: &mut Interp, ty: &str, bytes: &[u8]) -> Res<Value>
 /// is often a single int or string, so they skip bincode and the function and
 /// global tables. A message in this form starts with `PLAIN`, which no bincode
 /// `Message` does (its first byte is the root's variant index, below 16).
-mod plain {
+/// The pool's task and result frames use the same codec (`write_value`,
+/// `Reader`). Ints are zigzag varints: small ones take a byte or two.
+pub mod plain {
     use super::MAX_NESTING;
     use crate::runtime::value::{Key, RangeVal, Value};
     use indexmap::IndexMap;
@@ -385,12 +387,29 @@ mod plain {
         value(out, v, 0)
     }
 
-    fn len(out: &mut Vec<u8>, mut n: usize) {
+    /// Appends a length as a varint.
+    pub fn write_len(out: &mut Vec<u8>, mut n: usize) {
         while n >= 0x80 {
             out.push(n as u8 | 0x80);
             n >>= 7;
         }
         out.push(n as u8);
+    }
+
+    fn len(out: &mut Vec<u8>, n: usize) {
+        write_len(out, n)
+    }
+
+    fn int(out: &mut Vec<u8>, i: i64) {
+        out.push(INT);
+        let z = ((i << 1) ^ (i >> 63)) as u64;
+        len(out, z as usize);
+    }
+
+    /// Appends the compact form of `v` (without the `PLAIN` marker); false if
+    /// `v` is not plain, with `out` partly written.
+    pub fn write_value(out: &mut Vec<u8>, v: &Value) -> bool {
+        value(out, v, 0)
     }
 
     fn str(out: &mut Vec<u8>, s: &str) {
@@ -404,10 +423,7 @@ mod plain {
             Value::Nil | Value::Undefined => out.push(NIL),
             Value::Bool(false) => out.push(FALSE),
             Value::Bool(true) => out.push(TRUE),
-            Value::Int(i) => {
-                out.push(INT);
-                out.extend_from_slice(&i.to_le_bytes());
-            }
+            Value::Int(i) => int(out, *i),
             Value::Float(f) => {
                 out.push(FLOAT);
                 out.extend_from_slice(&f.to_bits().to_le_bytes());
@@ -442,10 +458,7 @@ mod plain {
                 for (k, x) in m.iter() {
                     match k {
                         Key::Str(s) => str(out, s),
-                        Key::Int(i) => {
-                            out.push(INT);
-                            out.extend_from_slice(&i.to_le_bytes());
-                        }
+                        Key::Int(i) => int(out, *i),
                         Key::Bool(b) => out.push(if *b { TRUE } else { FALSE }),
                     }
                     if !value(out, x, depth + 1) {
@@ -468,9 +481,24 @@ mod plain {
         r.0.is_empty().then_some(v)
     }
 
-    struct Reader<'a>(&'a [u8]);
+    /// Reads values in the compact form, one after another.
+    pub struct Reader<'a>(&'a [u8]);
 
     impl<'a> Reader<'a> {
+        pub fn new(b: &'a [u8]) -> Reader<'a> {
+            Reader(b)
+        }
+
+        /// True when everything has been read.
+        pub fn is_empty(&self) -> bool {
+            self.0.is_empty()
+        }
+
+        fn zigzag(&mut self) -> Option<i64> {
+            let z = self.len()? as u64;
+            Some(((z >> 1) as i64) ^ -((z & 1) as i64))
+        }
+
         fn take(&mut self, n: usize) -> Option<&'a [u8]> {
             if self.0.len() < n {
                 return None;
@@ -488,7 +516,8 @@ mod plain {
             Some(i64::from_le_bytes(self.take(8)?.try_into().ok()?))
         }
 
-        fn len(&mut self) -> Option<usize> {
+        /// A varint length.
+        pub fn len(&mut self) -> Option<usize> {
             let mut n = 0usize;
             for shift in (0..64).step_by(7) {
                 let b = self.byte()?;
@@ -505,12 +534,13 @@ mod plain {
             std::str::from_utf8(self.take(n)?).ok().map(Rc::from)
         }
 
-        fn value(&mut self, depth: usize) -> Option<Value> {
+        /// The next value; None if the input is malformed.
+        pub fn value(&mut self, depth: usize) -> Option<Value> {
             Some(match self.byte()? {
                 NIL => Value::Nil,
                 FALSE => Value::Bool(false),
                 TRUE => Value::Bool(true),
-                INT => Value::Int(self.i64()?),
+                INT => Value::Int(self.zigzag()?),
                 FLOAT => Value::Float(f64::from_bits(self.i64()? as u64)),
                 STR => Value::Str(self.str()?),
                 RANGE => {
@@ -536,7 +566,7 @@ mod plain {
                     for _ in 0..n {
                         let k = match self.byte()? {
                             STR => Key::Str(self.str()?),
-                            INT => Key::Int(self.i64()?),
+                            INT => Key::Int(self.zigzag()?),
                             FALSE => Key::Bool(false),
                             TRUE => Key::Bool(true),
                             _ => return None,
