@@ -283,6 +283,22 @@ fn a_closed_stdout_ends_quietly() {
     assert_eq!(out.stderr, "");
 }
 
+/// A closed stdout used to end the script by joining its children, one of which
+/// waited for the script itself: a hang. Now they are stopped, as SIGPIPE would.
+#[test]
+fn closed_stdout_does_not_wait_for_children_waiting_on_the_script() {
+    let dir = scratch("brokenpipe");
+    let f = write(
+        &dir,
+        "bp.proc",
+        "let [a, b] = pipe()\nlet child = spawn { b.recv() }\nprint(\"first line\")\nprint(\"x\" * 100000)\na.send(\"stop\")\njoin child\n",
+    );
+    let script = format!("'{BIN}' '{}' | head -1", f.display());
+    let out = Run::program("sh").arg("-c").arg(&script).limit(20).run();
+    assert_eq!(out.stdout, "first line\n");
+    assert_eq!(out.stderr, "", "nothing on stderr");
+}
+
 #[test]
 fn stdout_is_block_buffered_when_not_a_terminal() {
     let dir = scratch("buffered");

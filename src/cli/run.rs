@@ -110,6 +110,11 @@ pub fn finish(interp: &mut Interp, outcome: Outcome) -> i32 {
         Err(crate::runtime::error::Unwind::Exit(n)) => n,
         _ => code,
     };
+    // A closed stdout ends the program as SIGPIPE would: its children are
+    // stopped, not joined (one may be waiting for the script itself).
+    if interp.out.is_broken() && interp.exit_signal.is_none() {
+        interp.exit_signal = crate::os::signal::by_name("PIPE");
+    }
     // Pools first: their workers are stopped, not waited for like other children.
     builtins::pool::at_exit(interp);
     let code = builtins::process::at_exit(interp).unwrap_or(code);
