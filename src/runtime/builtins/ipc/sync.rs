@@ -68,6 +68,65 @@ fn not_held(what: &str) -> crate::runtime::error::Unwind {
     .into()
 }
 
+/// What `lock` and `rlock` share: the same methods, `with` and release errors.
+trait LockOps {
+    fn acquire(&self, block: bool, timeout: Option<Duration>) -> IpcResult<bool>;
+    fn release(&self) -> IpcResult<()>;
+    fn locked(&self) -> bool;
+}
+
+impl LockOps for ipc::Lock {
+    fn acquire(&self, block: bool, timeout: Option<Duration>) -> IpcResult<bool> {
+        ipc::Lock::acquire(self, block, timeout)
+    }
+    fn release(&self) -> IpcResult<()> {
+        ipc::Lock::release(self)
+    }
+    fn locked(&self) -> bool {
+        ipc::Lock::locked(self)
+    }
+}
+
+impl LockOps for ipc::RLock {
+    fn acquire(&self, block: bool, timeout: Option<Duration>) -> IpcResult<bool> {
+        ipc::RLock::acquire(self, block, timeout)
+    }
+    fn release(&self) -> IpcResult<()> {
+        ipc::RLock::release(self)
+    }
+    fn locked(&self) -> bool {
+        ipc::RLock::locked(self)
+    }
+}
+
+/// `acquire`, `release` and `locked` of a lock or rlock (`ty` names it).
+fn lock_method(
+    l: &impl LockOps,
+    ty: &str,
+    interp: &mut Interp,
+    name: &str,
+    args: Args,
+) -> Res<Value> {
+    match name {
+        "acquire" => acquire_call(interp, args, |b, t| l.acquire(b, t)),
+        "release" => {
+            args.bind("release", [], 0)?;
+            lock_release(l, ty)?;
+            Ok(Value::Nil)
+        }
+        "locked" => {
+            args.bind("locked", [], 0)?;
+            Ok(Value::Bool(l.locked()))
+        }
+        _ => no_method(ty, name),
+    }
+}
+
+fn lock_release(l: &impl LockOps, ty: &str) -> Res<()> {
+    let what = if ty == "rlock" { "an rlock" } else { "a lock" };
+    l.release().map_err(|_| not_held(what))
+}
+
 impl Object for Lock {
     fn type_name(&self) -> &'static str {
         "lock"
@@ -87,19 +146,7 @@ impl Object for Lock {
     }
 
     fn call_method(&self, interp: &mut Interp, name: &str, args: Args) -> Res<Value> {
-        match name {
-            "acquire" => acquire_call(interp, args, |b, t| self.0.acquire(b, t)),
-            "release" => {
-                args.bind("release", [], 0)?;
-                self.0.release().map_err(|_| not_held("a lock"))?;
-                Ok(Value::Nil)
-            }
-            "locked" => {
-                args.bind("locked", [], 0)?;
-                Ok(Value::Bool(self.0.locked()))
-            }
-            _ => no_method("lock", name),
-        }
+        lock_method(&self.0, "lock", interp, name, args)
     }
 
     fn enter(&self, interp: &mut Interp, this: &Value) -> Res<Value> {
@@ -108,7 +155,7 @@ impl Object for Lock {
     }
 
     fn exit(&self, _: &mut Interp) -> Res<()> {
-        self.0.release().map_err(|_| not_held("a lock"))
+        lock_release(&self.0, "lock")
     }
 
     fn wire(&self) -> Option<Vec<u8>> {
@@ -141,19 +188,7 @@ impl Object for RLock {
     }
 
     fn call_method(&self, interp: &mut Interp, name: &str, args: Args) -> Res<Value> {
-        match name {
-            "acquire" => acquire_call(interp, args, |b, t| self.0.acquire(b, t)),
-            "release" => {
-                args.bind("release", [], 0)?;
-                self.0.release().map_err(|_| not_held("an rlock"))?;
-                Ok(Value::Nil)
-            }
-            "locked" => {
-                args.bind("locked", [], 0)?;
-                Ok(Value::Bool(self.0.locked()))
-            }
-            _ => no_method("rlock", name),
-        }
+        lock_method(&self.0, "rlock", interp, name, args)
     }
 
     fn enter(&self, interp: &mut Interp, this: &Value) -> Res<Value> {
@@ -162,7 +197,7 @@ impl Object for RLock {
     }
 
     fn exit(&self, _: &mut Interp) -> Res<()> {
-        self.0.release().map_err(|_| not_held("an rlock"))
+        lock_release(&self.0, "rlock")
     }
 
     fn wire(&self) -> Option<Vec<u8>> {
