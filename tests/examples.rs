@@ -14,6 +14,9 @@
 //! The interpreter runs in a child process, never inside this (multithreaded) test
 //! process, so nothing here forks.
 
+mod support;
+use support::normalise;
+
 use std::collections::BTreeSet;
 use std::io::Read;
 use std::os::unix::process::CommandExt;
@@ -184,23 +187,6 @@ fn run(name: &str, args: &[&str]) -> Outcome {
     o.stdout = normalise(&o.stdout);
     o.stderr = normalise(&o.stderr);
     o
-}
-
-/// Replaces the digits after `pid=` with `PID` (which also catches `ppid=`).
-fn normalise(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(i) = rest.find("pid=") {
-        out.push_str(&rest[..i + 4]);
-        rest = &rest[i + 4..];
-        let n = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if n > 0 {
-            out.push_str("PID");
-        }
-        rest = &rest[n..];
-    }
-    out.push_str(rest);
-    out
 }
 
 /// Every `pid=N` in `line`, in order.

@@ -1,5 +1,5 @@
-//! Golden tests: every `tests/scripts/**/*.proc` (and every `scripts/*.proc` that
-//! has expectations) runs through the real binary; its stdout, stderr and exit
+//! Golden tests: every `tests/scripts/**/*.proc` runs through the real binary
+//! (`scripts/*.proc` are checked by tests/examples.rs); its stdout, stderr and exit
 //! status are compared with the sidecar files `.stdout`, `.stderr`, `.status`
 //! (a missing `.stderr` means "must be empty"; a missing `.status` means 0).
 //! A `.stdin` sidecar is fed to the script; a `.args` sidecar holds its arguments,
@@ -7,6 +7,9 @@
 //!
 //! `PROC_BLESS=1 cargo test --test golden` rewrites the expected files from the
 //! actual output — review the diff before committing it.
+
+mod support;
+use support::normalise;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -29,23 +32,6 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
 
 fn sidecar(p: &Path, ext: &str) -> PathBuf {
     p.with_extension(ext)
-}
-
-/// Normalises what varies from run to run: pids.
-fn normalise(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(i) = rest.find("pid=") {
-        out.push_str(&rest[..i + 4]);
-        rest = &rest[i + 4..];
-        let n = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if n > 0 {
-            out.push_str("PID");
-        }
-        rest = &rest[n..];
-    }
-    out.push_str(rest);
-    out
 }
 
 fn run_one(bin: &Path, script: &Path, bless: bool) -> Result<(), String> {

@@ -1,6 +1,7 @@
 //! Running the real `proc` binary from a test: with arguments, stdin and
 //! environment, under a time limit (a hang kills it and fails the test).
-//! Shared by tests/cli.rs, tests/repl.rs and tests/docs.rs.
+//! Shared by tests/cli.rs, tests/repl.rs, tests/docs.rs, tests/golden.rs and
+//! tests/examples.rs.
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
@@ -159,4 +160,22 @@ pub fn have(program: &str) -> bool {
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
+}
+
+/// Normalises what varies from run to run: the digits after `pid=` become
+/// `PID` (which also catches `ppid=`). Shared by the golden and example tests.
+pub fn normalise(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find("pid=") {
+        out.push_str(&rest[..i + 4]);
+        rest = &rest[i + 4..];
+        let n = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if n > 0 {
+            out.push_str("PID");
+        }
+        rest = &rest[n..];
+    }
+    out.push_str(rest);
+    out
 }
