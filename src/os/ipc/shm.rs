@@ -648,19 +648,24 @@ impl Header for HeapHdr {
     }
 }
 
+/// A new shared segment holding an empty heap (what dicts and lists share).
+fn new_heap(k: u8, name: &std::ffi::CStr) -> io::Result<Arc<Shared<HeapHdr>>> {
+    let s = Shared::create(k, name, 0, |_: &HeapHdr| {})?;
+    let _g = s
+        .hdr()
+        .lk
+        .re()
+        .enter()
+        .map_err(|e| io::Error::other(e.to_string()))?;
+    // SAFETY: we hold the lock.
+    unsafe { Heap(&s).init()? };
+    drop(_g);
+    Ok(s)
+}
+
 impl SharedDict {
     pub fn new() -> io::Result<SharedDict> {
-        let s = Shared::create(kind::DICT, c"proc-dict", 0, |_: &HeapHdr| {})?;
-        let _g = s
-            .hdr()
-            .lk
-            .re()
-            .enter()
-            .map_err(|e| io::Error::other(e.to_string()))?;
-        // SAFETY: we hold the lock.
-        unsafe { Heap(&s).init()? };
-        drop(_g);
-        Ok(SharedDict(s))
+        Ok(SharedDict(new_heap(kind::DICT, c"proc-dict")?))
     }
 
     fn heap(&self) -> Heap<'_> {
@@ -821,17 +826,7 @@ shared_handle!(SharedList, HeapHdr, kind::LIST);
 
 impl SharedList {
     pub fn new() -> io::Result<SharedList> {
-        let s = Shared::create(kind::LIST, c"proc-list", 0, |_: &HeapHdr| {})?;
-        let _g = s
-            .hdr()
-            .lk
-            .re()
-            .enter()
-            .map_err(|e| io::Error::other(e.to_string()))?;
-        // SAFETY: we hold the lock.
-        unsafe { Heap(&s).init()? };
-        drop(_g);
-        Ok(SharedList(s))
+        Ok(SharedList(new_heap(kind::LIST, c"proc-list")?))
     }
 
     fn heap(&self) -> Heap<'_> {
